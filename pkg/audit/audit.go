@@ -1,0 +1,166 @@
+// Package audit holds the vocabulary every other package speaks: severities, object
+// references, findings and the report document. It depends on nothing but the standard
+// library so that reporters, rules and fixes can all import it.
+package audit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Severity orders findings. The zero value is invalid on purpose, so a rule that forgets
+// to set one is caught by the engine instead of silently reported as "info".
+type Severity int
+
+const (
+	Info Severity = iota + 1
+	Warning
+	Critical
+)
+
+// Severities lists the valid severities from lowest to highest.
+var Severities = []Severity{Info, Warning, Critical}
+
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Critical:
+		return "critical"
+	}
+	return fmt.Sprintf("Severity(%d)", int(s))
+}
+
+// ParseSeverity accepts the lower-case names used in flags, config and the report.
+func ParseSeverity(s string) (Severity, error) {
+	for _, v := range Severities {
+		if strings.EqualFold(s, v.String()) {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q (want info, warning or critical)", s)
+}
+
+// MarshalText makes severities appear as their names in JSON and YAML.
+func (s Severity) MarshalText() ([]byte, error) {
+	if s < Info || s > Critical {
+		return nil, fmt.Errorf("invalid severity %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText is the inverse of MarshalText, so reports can be read back (state, tests).
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// ObjectRef names the Kubernetes object a finding is about.
+type ObjectRef struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	UID       string `json:"uid,omitempty"`
+}
+
+// String renders the ref the way an operator types it: Kind/namespace/name.
+func (r ObjectRef) String() string {
+	if r.Namespace == "" {
+		return r.Kind + "/" + r.Name
+	}
+	return r.Kind + "/" + r.Namespace + "/" + r.Name
+}
+
+// Finding is one problem on one object, reported by one rule.
+type Finding struct {
+	RuleID   string            `json:"ruleID"`
+	Severity Severity          `json:"severity"`
+	Object   ObjectRef         `json:"object"`
+	Message  string            `json:"message"`
+	Details  map[string]string `json:"details,omitempty"`
+}
+
+// Summary counts reported findings by severity, and the suppressed ones apart.
+type Summary struct {
+	Critical   int `json:"critical"`
+	Warning    int `json:"warning"`
+	Info       int `json:"info"`
+	Suppressed int `json:"suppressed"`
+}
+
+// Skipped records a rule that did not run and why (unreadable input, an error, a panic).
+type Skipped struct {
+	Rule   string `json:"rule"`
+	Reason string `json:"reason"`
+}
+
+// Unreadable records a kind the snapshot could not read completely.
+type Unreadable struct {
+	Kind   string `json:"kind"`
+	Reason string `json:"reason"`
+}
+
+// Report is the document behind -o json / -o yaml and every reporter. Its shape is a
+// public contract: add fields, never rename or remove them.
+type Report struct {
+	APIVersion  string       `json:"apiVersion"`
+	Kind        string       `json:"kind"`
+	Cluster     string       `json:"cluster"`
+	GeneratedAt time.Time    `json:"generatedAt"`
+	Summary     Summary      `json:"summary"`
+	Findings    []Finding    `json:"findings"`
+	Skipped     []Skipped    `json:"skipped"`
+	Unreadable  []Unreadable `json:"unreadable,omitempty"`
+}
+
+const (
+	// APIVersion and ReportKind identify the report document.
+	APIVersion = "storage-auditor.dev/v1"
+	ReportKind = "AuditReport"
+)
+
+// NewReport returns an empty report whose slices are non-nil, so they encode as [] not null.
+func NewReport(cluster string, at time.Time) *Report {
+	return &Report{
+		APIVersion:  APIVersion,
+		Kind:        ReportKind,
+		Cluster:     cluster,
+		GeneratedAt: at.UTC().Truncate(time.Second),
+		Findings:    []Finding{},
+		Skipped:     []Skipped{},
+	}
+}
+
+// Count adds f to the summary.
+func (s *Summary) Count(sev Severity) {
+	switch sev {
+	case Critical:
+		s.Critical++
+	case Warning:
+		s.Warning++
+	case Info:
+		s.Info++
+	}
+}
+
+// AtLeast reports how many findings are at or above min.
+func (s Summary) AtLeast(min Severity) int {
+	n := 0
+	if min <= Critical {
+		n += s.Critical
+	}
+	if min <= Warning {
+		n += s.Warning
+	}
+	if min <= Info {
+		n += s.Info
+	}
+	return n
+}

@@ -1,0 +1,110 @@
+// Package report renders the audit report document for people and programs: a table for
+// terminals, and the JSON/YAML document that scripts and other reporters build on.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/storage-auditor/auditor/pkg/audit"
+)
+
+// Format is an output format name as given to -o.
+type Format string
+
+const (
+	Table Format = "table"
+	JSON  Format = "json"
+	YAML  Format = "yaml"
+)
+
+// Formats lists the formats `auditor run -o` accepts.
+var Formats = []Format{Table, JSON, YAML}
+
+// ParseFormat validates an -o value.
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats {
+		if string(f) == s {
+			return f, nil
+		}
+	}
+	names := make([]string, len(Formats))
+	for i, f := range Formats {
+		names[i] = string(f)
+	}
+	return "", fmt.Errorf("unknown output format %q (want %s)", s, strings.Join(names, ", "))
+}
+
+// Options tune rendering.
+type Options struct {
+	// Color enables ANSI colour in the table (only on a terminal, never with NO_COLOR).
+	Color bool
+	// Width is the terminal width the table should fit; 0 means 120.
+	Width int
+}
+
+// Write renders rep in format f.
+func Write(w io.Writer, rep *audit.Report, f Format, o Options) error {
+	switch f {
+	case JSON:
+		return WriteJSON(w, rep)
+	case YAML:
+		return WriteYAML(w, rep)
+	case Table:
+		return WriteTable(w, rep, o)
+	}
+	return fmt.Errorf("unknown output format %q", f)
+}
+
+// WriteJSON writes the report document as indented JSON.
+func WriteJSON(w io.Writer, rep *audit.Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(rep)
+}
+
+// WriteYAML writes the same document as JSON, in YAML: the JSON is re-read as a YAML node
+// tree (keeping the JSON field order and names, which carry the contract) and printed in
+// block style.
+func WriteYAML(w io.Writer, rep *audit.Report) error {
+	b, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	blockStyle(&n)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&n); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// blockStyle clears the flow style JSON input gives every node, keeping quoting only
+// where YAML needs it. Empty collections stay in flow style ([] and {}).
+func blockStyle(n *yaml.Node) {
+	if (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) && len(n.Content) > 0 {
+		n.Style = 0
+	}
+	if n.Kind == yaml.ScalarNode {
+		n.Style &^= yaml.DoubleQuotedStyle | yaml.FlowStyle
+	}
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
+}

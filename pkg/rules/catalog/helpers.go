@@ -1,0 +1,76 @@
+package catalog
+
+import (
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/storage-auditor/auditor/pkg/snapshot"
+)
+
+// pvDetails are the facts every PV finding carries.
+func pvDetails(pv *corev1.PersistentVolume) map[string]string {
+	d := map[string]string{
+		"phase":         string(pv.Status.Phase),
+		"reclaimPolicy": string(pv.Spec.PersistentVolumeReclaimPolicy),
+		"storageClass":  pv.Spec.StorageClassName,
+		"capacity":      "unknown",
+	}
+	if q, ok := snapshot.PVCapacity(pv); ok {
+		d["capacity"] = q.String()
+	}
+	if ref := pv.Spec.ClaimRef; ref != nil {
+		d["formerClaim"] = ref.Namespace + "/" + ref.Name
+		d["claim"] = d["formerClaim"]
+	} else {
+		d["formerClaim"] = "none"
+	}
+	if src := pvSource(pv); src != "" {
+		d["source"] = src
+	}
+	return d
+}
+
+// pvSource names the volume plugin behind a PV ("csi:ebs.csi.aws.com", "hostPath", …).
+func pvSource(pv *corev1.PersistentVolume) string {
+	s := pv.Spec.PersistentVolumeSource
+	switch {
+	case s.CSI != nil:
+		return "csi:" + s.CSI.Driver
+	case s.HostPath != nil:
+		return "hostPath"
+	case s.Local != nil:
+		return "local"
+	case s.NFS != nil:
+		return "nfs"
+	case s.AWSElasticBlockStore != nil:
+		return "awsElasticBlockStore"
+	case s.GCEPersistentDisk != nil:
+		return "gcePersistentDisk"
+	case s.AzureDisk != nil:
+		return "azureDisk"
+	}
+	return ""
+}
+
+// addAge records how long something has lasted and which timestamp that was measured from.
+func addAge(d map[string]string, key string, age snapshot.Age, now time.Time) {
+	d[key] = snapshot.HumanDuration(age.Duration(now))
+	d[key+"Since"] = age.Since.UTC().Format(time.RFC3339)
+	d["ageSource"] = age.Source
+}
+
+// eventDetail records the newest event of the given reasons about an object.
+func eventDetail(d map[string]string, evs []*corev1.Event, reasons ...string) *corev1.Event {
+	for i := len(evs) - 1; i >= 0; i-- {
+		for _, r := range reasons {
+			if evs[i].Reason == r {
+				d["lastEvent"] = r + ": " + strings.TrimSpace(evs[i].Message)
+				d["lastEventTime"] = snapshot.EventTime(evs[i]).UTC().Format(time.RFC3339)
+				return evs[i]
+			}
+		}
+	}
+	return nil
+}

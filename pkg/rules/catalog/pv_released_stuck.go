@@ -1,0 +1,67 @@
+package catalog
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/rules"
+	"github.com/storage-auditor/auditor/pkg/snapshot"
+)
+
+var pvReleasedStuck = &rules.Rule{
+	ID:       "pv-released-stuck",
+	Title:    "Released PersistentVolume that its reclaim policy should have deleted",
+	Severity: audit.Critical,
+	Category: rules.Lifecycle,
+	Reads:    []snapshot.Kind{snapshot.PersistentVolumes},
+	Optional: []snapshot.Kind{snapshot.Events},
+	Params: []rules.Param{{Name: "grace", Type: rules.Duration, Default: "15m",
+		Doc: "how long a Released Delete/Recycle PV may linger before it is reported"}},
+	Doc: `A PersistentVolume with reclaim policy ` + "`Delete`" + ` (or the deprecated ` + "`Recycle`" + `)
+should disappear shortly after its claim is deleted: the provisioner or the in-tree deleter
+removes the disk and then the PV. A PV that stays **Released** longer than the grace period
+(default 15m) means deletion is failing — typically the CSI controller is down, its
+credentials lost permission, or the cloud refuses (disk still attached, snapshot
+dependency). The PV controller records ` + "`VolumeFailedDelete`" + ` events with the reason; the
+finding includes the latest one.
+
+**Why it matters.** The disk keeps costing money and the deleter keeps retrying.
+
+**How to fix by hand.**
+- Read the reason: ` + "`kubectl describe pv <pv>`" + ` (events) and the CSI controller's logs
+  (` + "`kubectl logs -n <ns> <csi-controller-pod> -c csi-provisioner`" + `).
+- Fix the cause (detach the disk, restore permissions, restart the driver); the PV
+  controller retries on its own.
+- If the disk is already gone in the cloud, remove the PV:
+  ` + "`kubectl delete pv <pv>`" + ` (and its finalizers if it is stuck terminating).`,
+	Check: func(p *rules.Pass) error {
+		grace := p.Duration("grace")
+		for _, pv := range p.Snapshot.PersistentVolumes {
+			policy := pv.Spec.PersistentVolumeReclaimPolicy
+			if pv.Status.Phase != corev1.VolumeReleased ||
+				(policy != corev1.PersistentVolumeReclaimDelete && policy != corev1.PersistentVolumeReclaimRecycle) {
+				continue
+			}
+			age := snapshot.PVPhaseAge(pv)
+			if age.Duration(p.Now) < grace {
+				continue
+			}
+			d := pvDetails(pv)
+			addAge(d, "releasedFor", age, p.Now)
+			d["grace"] = grace.String()
+			why := "no VolumeFailedDelete event is left to say why"
+			if e := eventDetail(d, p.Snapshot.EventsFor("PersistentVolume", "", pv.Name, string(pv.UID)), "VolumeFailedDelete", "VolumeFailedRecycle"); e != nil {
+				why = "last error: " + e.Message
+			}
+			p.Report(audit.Finding{
+				Object: rules.Ref(snapshot.PersistentVolumes, pv),
+				Message: fmt.Sprintf("PV %s (%s) has been Released for %s but reclaim policy %s should have removed it: deletion is failing (%s); check the provisioner's logs and the disk in the cloud",
+					pv.Name, d["capacity"], d["releasedFor"], policy, why),
+				Details: d,
+			})
+		}
+		return nil
+	},
+}

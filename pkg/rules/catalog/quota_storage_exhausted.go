@@ -1,0 +1,145 @@
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/rules"
+	"github.com/storage-auditor/auditor/pkg/snapshot"
+)
+
+// storageClassQuotaSuffix ends the per-class quota resources:
+// <class>.storageclass.storage.k8s.io/requests.storage and …/persistentvolumeclaims.
+const storageClassQuotaSuffix = ".storageclass.storage.k8s.io/"
+
+var quotaStorageExhausted = &rules.Rule{
+	ID:       "quota-storage-exhausted",
+	Title:    "ResourceQuota for storage nearly or fully used",
+	Severity: audit.Warning,
+	Category: rules.Capacity,
+	Reads:    []snapshot.Kind{snapshot.ResourceQuotas},
+	Params: []rules.Param{
+		{Name: "warnPercent", Type: rules.Percent, Default: "90", Doc: "usage of a storage quota reported as a warning"},
+		{Name: "criticalPercent", Type: rules.Percent, Default: "100", Doc: "usage of a storage quota reported as critical"},
+	},
+	Doc: `Compares ` + "`status.used`" + ` with ` + "`status.hard`" + ` (falling back to ` + "`spec.hard`" + ` before the quota
+controller has filled the status) of every ResourceQuota, for the storage resources:
+` + "`requests.storage`" + `, ` + "`persistentvolumeclaims`" + ` (and ` + "`count/persistentvolumeclaims`" + `),
+` + "`<class>.storageclass.storage.k8s.io/requests.storage`" + ` and
+` + "`<class>.storageclass.storage.k8s.io/persistentvolumeclaims`" + `. Quantities are parsed and compared
+as quantities. One finding per quota and resource: a **warning** from 90 % and **critical** from
+100 % (params ` + "`warnPercent`" + `, ` + "`criticalPercent`" + `).
+
+A hard limit of ` + "`0`" + ` is a policy ("this namespace may not use this class"), not exhaustion: it is
+reported (critical) only when something is already used against it; ` + "`hard: 0`" + ` with nothing used is
+healthy. Resources without a ` + "`status.used`" + ` entry (not yet computed) are skipped.
+
+**Why it matters.** Admission rejects any new claim — and any **expansion** of an existing claim —
+that would exceed the quota (` + "`exceeded quota: <quota>, requested: requests.storage=…`" + `): a
+StatefulSet scale-up leaves pods Pending because their claims cannot be created, and a full volume
+cannot be grown.
+
+**How to fix by hand.**
+- See the numbers: ` + "`kubectl describe resourcequota <quota> -n <ns>`" + `.
+- Raise the limit: ` + "`kubectl patch resourcequota <quota> -n <ns> --type=merge -p '{\"spec\":{\"hard\":{\"requests.storage\":\"<size>\"}}}'`" + `.
+- Or free space: delete claims nobody uses (see ` + "`pvc-unused`" + `, ` + "`sts-retained-ordinal`" + `).`,
+	Check: func(p *rules.Pass) error {
+		warn, crit := p.Percent("warnPercent"), p.Percent("criticalPercent")
+		for _, q := range p.Snapshot.ResourceQuotas {
+			hard := q.Status.Hard
+			if len(hard) == 0 {
+				hard = q.Spec.Hard
+			}
+			names := make([]string, 0, len(hard))
+			for name := range hard {
+				if storageQuotaResource(string(name)) {
+					names = append(names, string(name))
+				}
+			}
+			sort.Strings(names)
+			for _, name := range names {
+				h := hard[corev1.ResourceName(name)]
+				u, ok := q.Status.Used[corev1.ResourceName(name)]
+				if !ok {
+					continue
+				}
+				var pct float64
+				pctText := ""
+				switch {
+				case h.Sign() <= 0 && u.Sign() <= 0:
+					continue // hard 0 with nothing used: a policy forbidding it, not exhaustion
+				case h.Sign() <= 0:
+					pct = crit
+					pctText = "over a hard limit of 0"
+				default:
+					pct = u.AsApproximateFloat64() * 100 / h.AsApproximateFloat64()
+					if u.Cmp(h) >= 0 && pct < 100 {
+						pct = 100 // float rounding must not hide a full quota
+					}
+					pctText = strconv.Itoa(int(pct)) + "%"
+				}
+				sev := audit.Warning
+				switch {
+				case pct >= crit:
+					sev = audit.Critical
+				case pct < warn:
+					continue
+				}
+				d := map[string]string{
+					"resource": name,
+					"used":     u.String(),
+					"hard":     h.String(),
+					"percent":  pctText,
+				}
+				scope := "namespace " + q.Namespace
+				if class, _, ok := strings.Cut(name, storageClassQuotaSuffix); ok {
+					d["storageClass"] = class
+					scope = fmt.Sprintf("class %q in namespace %s", class, q.Namespace)
+				}
+				left := h.DeepCopy()
+				left.Sub(u)
+				d["remaining"] = left.String()
+				effect := fmt.Sprintf("new claims and expansions needing more than the remaining %s are rejected", left.String())
+				if strings.HasSuffix(name, "persistentvolumeclaims") {
+					effect = fmt.Sprintf("only %s more claim(s) can be created (a StatefulSet scale-up beyond that leaves pods Pending)", left.String())
+				}
+				if sev == audit.Critical {
+					effect = "new claims and expansions are rejected now"
+					if strings.HasSuffix(name, "persistentvolumeclaims") {
+						effect = "new claims are rejected now (a StatefulSet scale-up leaves pods Pending)"
+					}
+					d["remaining"] = "0"
+				}
+				state := fmt.Sprintf("%s for %s is at %s (%s used of %s)", name, scope, pctText, u.String(), h.String())
+				if h.Sign() <= 0 {
+					state = fmt.Sprintf("%s for %s has a hard limit of 0 (not allowed) but %s is used", name, scope, u.String())
+				}
+				p.Report(audit.Finding{
+					Severity: sev,
+					Object:   rules.Ref(snapshot.ResourceQuotas, q),
+					Message: fmt.Sprintf("ResourceQuota %s/%s: %s: %s; raise spec.hard.%s or delete claims nobody uses",
+						q.Namespace, q.Name, state, effect, name),
+					Details: d,
+				})
+			}
+		}
+		return nil
+	},
+}
+
+// storageQuotaResource reports whether a quota resource name limits persistent storage.
+func storageQuotaResource(name string) bool {
+	switch name {
+	case string(corev1.ResourceRequestsStorage), string(corev1.ResourcePersistentVolumeClaims), "count/persistentvolumeclaims":
+		return true
+	}
+	if _, res, ok := strings.Cut(name, storageClassQuotaSuffix); ok {
+		return res == string(corev1.ResourceRequestsStorage) || res == string(corev1.ResourcePersistentVolumeClaims)
+	}
+	return false
+}

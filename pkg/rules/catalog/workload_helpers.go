@@ -1,0 +1,147 @@
+package catalog
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/rules"
+	"github.com/storage-auditor/auditor/pkg/snapshot"
+)
+
+// findingNodeRef names a node in a finding: the Node object when the snapshot holds it (so its
+// UID and ignore annotation are used), else just its name.
+func findingNodeRef(snap *snapshot.Snapshot, name string) audit.ObjectRef {
+	if n := snap.Node(name); n != nil {
+		return rules.Ref(snapshot.Nodes, n)
+	}
+	return audit.ObjectRef{Kind: string(snapshot.Nodes), Name: name}
+}
+
+// joinFirstN joins the first max items (sorted) and says how many were left out.
+func joinFirstN(items []string, max int) string {
+	s := append([]string(nil), items...)
+	sort.Strings(s)
+	if len(s) <= max {
+		return strings.Join(s, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:max], ", "), len(s)-max)
+}
+
+// joinOrNone joins items, or says "none".
+func joinOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
+}
+
+// ownerOf renders an object's controlling owner as Kind/name, or "none".
+func ownerOf(o metav1.Object) string {
+	if ref := snapshot.ControllerOf(o); ref != nil {
+		return ref.Kind + "/" + ref.Name
+	}
+	return "none"
+}
+
+// podFacts are the facts every pod finding carries: phase, node, owner, finalizers and
+// the claims its volumes use.
+func podFacts(pod *corev1.Pod) map[string]string {
+	d := map[string]string{
+		"phase":      string(pod.Status.Phase),
+		"node":       pod.Spec.NodeName,
+		"owner":      ownerOf(pod),
+		"finalizers": joinOrNone(pod.Finalizers),
+		"claims":     joinOrNone(snapshot.PodClaims(pod)),
+	}
+	if pod.Spec.NodeName == "" {
+		d["node"] = "none (not scheduled)"
+	}
+	return d
+}
+
+// classExpansionFlag says whether a StorageClass allows expansion: "true", "false", "unset"
+// (the API treats unset as false), "class not found", or "unknown" when StorageClasses were
+// not read.
+func classExpansionFlag(snap *snapshot.Snapshot, class string) string {
+	if !snap.Loaded(snapshot.StorageClasses) {
+		return "unknown (StorageClasses not read)"
+	}
+	sc := snap.StorageClass(class)
+	switch {
+	case sc == nil:
+		return "class not found"
+	case sc.AllowVolumeExpansion == nil:
+		return "unset (expansion not allowed)"
+	case *sc.AllowVolumeExpansion:
+		return "true"
+	}
+	return "false"
+}
+
+// storageOf formats an optional quantity ("unset" when absent).
+func storageOf(l corev1.ResourceList) string {
+	if q, ok := snapshot.Storage(l); ok {
+		return q.String()
+	}
+	return "unset"
+}
+
+// sortedMapKeys returns the keys of a map, sorted.
+func sortedMapKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nodeCSIVolumes returns, per CSI driver, the unique volumes in use on a node: the
+// VolumeAttachments naming the node (keyed by PV name, or by volume handle for inline
+// volumes), united with the PVs bound to the claims of its non-terminated pods (CSI PVs and
+// in-tree PVs migrated to CSI). This is what the scheduler counts against a CSINode's
+// allocatable.count. Inline CSI and ephemeral (CSI driver) pod volumes that have no
+// VolumeAttachment are not counted.
+func nodeCSIVolumes(snap *snapshot.Snapshot, node string) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	add := func(driver, key string) {
+		if driver == "" || key == "" {
+			return
+		}
+		if out[driver] == nil {
+			out[driver] = map[string]bool{}
+		}
+		out[driver][key] = true
+	}
+	for _, va := range snap.AttachmentsOnNode(node) {
+		key := snapshot.AttachmentPV(va)
+		if key == "" {
+			if in := va.Spec.Source.InlineVolumeSpec; in != nil && in.CSI != nil {
+				key = "inline:" + in.CSI.VolumeHandle
+			} else {
+				key = "va:" + va.Name
+			}
+		}
+		add(va.Spec.Attacher, key)
+	}
+	for _, pod := range snap.PodsOnNode(node) {
+		if snapshot.PodTerminated(pod) {
+			continue
+		}
+		for _, claim := range snapshot.PodClaims(pod) {
+			pvc := snap.PVC(pod.Namespace, claim)
+			if pvc == nil {
+				continue
+			}
+			if pv := snap.BoundPV(pvc); pv != nil {
+				add(snapshot.PVDriver(pv), pv.Name)
+			}
+		}
+	}
+	return out
+}
