@@ -181,18 +181,18 @@ items:
   metadata:
     name: kept-on-purpose
     annotations: {storage-auditor.dev/ignore: "pv-released-retained: legal hold until 2027"}
-  spec: {persistentVolumeReclaimPolicy: Retain, claimRef: {namespace: a, name: b, uid: x}}
+  spec: {persistentVolumeReclaimPolicy: Retain, claimRef: {namespace: a, name: b, uid: uid-1}}
   status: {phase: Released}
 - apiVersion: v1
   kind: PersistentVolume
   metadata: {name: forgotten}
-  spec: {persistentVolumeReclaimPolicy: Retain, claimRef: {namespace: a, name: c, uid: y}}
+  spec: {persistentVolumeReclaimPolicy: Retain, claimRef: {namespace: a, name: c, uid: uid-2}}
   status: {phase: Released}
 `)
-	_, stdout, _ := run(t, "", "run", "--from-file", f, "-o", "json", "--rules", "pv-released-retained")
+	code, stdout, stderr := run(t, "", "run", "--from-file", f, "-o", "json", "--rules", "pv-released-retained")
 	var rep audit.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatal(err)
+		t.Fatalf("exit %d, %v: %s", code, err, stderr)
 	}
 	if len(rep.Findings) != 1 || rep.Findings[0].Object.Name != "forgotten" || rep.Summary.Suppressed != 1 {
 		t.Errorf("want only 'forgotten' shown and 1 suppressed, got %+v", rep)

@@ -102,4 +102,3 @@ func listRules(w io.Writer, output string, rs []*rules.Rule) error {
 	}
 	return usageError("-o: unknown output format %q (want table, json or markdown)", output)
 }
-

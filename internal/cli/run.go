@@ -249,4 +249,3 @@ func progressWriter(stderr io.Writer) io.Writer {
 	}
 	return io.Discard
 }
-

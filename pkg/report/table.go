@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 
-
 	"github.com/storage-auditor/auditor/pkg/audit"
 )
 

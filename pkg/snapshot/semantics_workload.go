@@ -166,8 +166,8 @@ func ClaimUnused(pvc *corev1.PersistentVolumeClaim) (unused, known bool, since t
 // PodFinishedAt returns when the last container of a terminated pod stopped, or zero.
 func PodFinishedAt(p *corev1.Pod) time.Time {
 	var last time.Time
-	for _, sts := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, cs := range sts {
+	for _, statuses := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+		for _, cs := range statuses {
 			if t := cs.State.Terminated; t != nil && t.FinishedAt.After(last) {
 				last = t.FinishedAt.Time
 			}

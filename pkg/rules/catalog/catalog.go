@@ -4,18 +4,30 @@ package catalog
 
 import "github.com/storage-auditor/auditor/pkg/rules"
 
-// All returns every rule in the order `auditor rules list` shows them.
+// All returns every rule in the order `auditor rules list` shows them: volume lifecycle,
+// claims and classes, expansion, StatefulSets, nodes and pods, quotas.
 func All() []*rules.Rule {
-	all := []*rules.Rule{
+	return []*rules.Rule{
 		pvReleasedRetained,
 		pvReleasedStuck,
 		pvAvailableUnreserved,
 		pvFailed,
 		pvcLost,
+		pvcPending,
+		scMissing,
+		scDefaultConflict,
+		scExpansionUnsupported,
+		pvcExpansionIgnored,
+		pvcResizeStuck,
+		pvCapacityMismatch,
+		stsTemplateDrift,
+		stsRetainedOrdinal,
+		pvcUnused,
+		nodeAttachLimit,
+		csinodeDriverMissing,
+		podNodeMissing,
+		podTerminatingStuck,
+		vaOrphaned,
+		quotaStorageExhausted,
 	}
-	// TEMPORARY while two engineers add rules in parallel: merged into the list above
-	// before this lands.
-	all = append(all, expansionRules()...)
-	all = append(all, workloadRules()...)
-	return all
 }

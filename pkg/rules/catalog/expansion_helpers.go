@@ -144,6 +144,9 @@ func csiResizerBlocker(snap *snapshot.Snapshot, sc *storagev1.StorageClass) *exp
 			resizer = resizer || snapshot.CSIResizerContainer(c)
 			provisioner = provisioner || snapshot.CSIProvisionerContainer(c)
 		}
+		if !resizer && !provisioner {
+			continue
+		}
 		mentions := snapshot.PodMentions(p, driver)
 		if resizer {
 			if mentions || !podNamesADriver(p, known) {
@@ -162,7 +165,7 @@ func csiResizerBlocker(snap *snapshot.Snapshot, sc *storagev1.StorageClass) *exp
 	return &expansionBlocker{
 		Reason: fmt.Sprintf("CSI driver %s has no external-resizer (its controller pod %s runs no csi-resizer container and there is no Lease kube-system/%s)",
 			driver, headAndCount(controllers), lease),
-		Fix:     "add the csi-resizer sidecar to the driver's controller (most charts have a resizer switch), or set allowVolumeExpansion: false on the class",
+		Fix:     "add the csi-resizer sidecar to the driver's controller (most charts have a switch for it), or set allowVolumeExpansion: false on the class",
 		Curable: true,
 		Details: map[string]string{
 			"provisioner":    driver,
@@ -270,4 +273,12 @@ func podNameList(pods []*corev1.Pod) string {
 		n[i] = p.Name
 	}
 	return strings.Join(n, ", ")
+}
+
+// ageQualifier marks an age that is only an upper bound (snapshot.UpperBoundAge).
+func ageQualifier(a snapshot.Age) string {
+	if strings.Contains(a.Source, "upper bound") {
+		return " at most (no event left to date the request; measured from the claim's creation)"
+	}
+	return ""
 }

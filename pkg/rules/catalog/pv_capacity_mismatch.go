@@ -23,10 +23,10 @@ completed expansion, so a difference means someone edited the PV by hand, or a s
 was lost. Sizes are compared as quantities: ` + "`10Gi`" + ` and ` + "`10737418240`" + ` are equal.
 
 **Why it matters.** Editing a PV's capacity resizes nothing: the disk and the file system keep
-their size. Worse, a later expansion through the claim can be skipped: the CSI external-resizer
-sees a PV that already looks big enough, skips the controller expansion and has the node grow
-the file system to a disk that never grew — the claim then reports a size it does not have.
-Cost and capacity reports that read the PV are wrong too.
+their size. Worse, a later expansion through the claim up to that size is silently skipped:
+the CSI external-resizer takes a PV whose capacity already reaches the request for a volume it
+has resized and does nothing, so the claim keeps asking for more than it has. Cost and
+capacity reports that read the PV are wrong too.
 
 **How to fix by hand.**
 - Find the disk's real size in the storage backend (cloud console, ` + "`lsblk`" + ` / ` + "`df -h`" + ` in a pod
@@ -59,13 +59,13 @@ Cost and capacity reports that read the PV are wrong too.
 			if pvCap.Cmp(claimCap) < 0 {
 				relation = "smaller"
 			}
-			next := "then grow the volume through the claim's request if it needs more room"
+			next := ", then grow the volume through the claim's request if it needs more room"
 			if snapshot.ExpansionRequested(pvc) {
-				next = fmt.Sprintf("the claim already asks for %s, so the resizer then expands it the supported way", d["claimRequest"])
+				next = fmt.Sprintf("; the claim already asks for %s, so the resizer can then expand it the supported way", d["claimRequest"])
 			}
 			p.Report(audit.Finding{
 				Object: rules.Ref(snapshot.PersistentVolumes, pv),
-				Message: fmt.Sprintf("PV %s says %s but its claim %s/%s has %s and no resize is in progress: the PV is %s than its claim (a hand edit or a lost status update), and editing a PV's capacity resizes nothing; check the disk's real size and set the PV's capacity to it (normally %s), %s",
+				Message: fmt.Sprintf("PV %s says %s but its claim %s/%s has %s and no resize is in progress: the PV is %s than its claim (a hand edit or a lost status update), and editing a PV's capacity resizes nothing; check the disk's real size and set the PV's capacity to it (normally %s)%s",
 					pv.Name, pvCap.String(), pvc.Namespace, pvc.Name, claimCap.String(), relation, claimCap.String(), next),
 				Details: d,
 			})

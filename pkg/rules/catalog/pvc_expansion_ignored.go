@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -123,10 +122,10 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 				for k, v := range blocker.Details {
 					d[k] = v
 				}
-				cause = "it cannot be expanded: " + blocker.Reason
+				cause = blocker.Reason
 				fix = fmt.Sprintf("the request can only be lowered to a value above %s, so copy the data to a new claim of a class that can expand", d["capacity"])
 				if blocker.Curable {
-					fix = blocker.Fix + "; the resizer then picks the claim up"
+					fix = "deploy the csi-resizer sidecar with the driver's controller (most charts have a switch for it); the resizer then picks the claim up"
 				} else if blocker.Fix != "" {
 					fix += "; " + blocker.Fix
 				}
@@ -155,12 +154,4 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 		}
 		return nil
 	},
-}
-
-// ageQualifier marks an age that is only an upper bound.
-func ageQualifier(a snapshot.Age) string {
-	if strings.Contains(a.Source, "upper bound") {
-		return " at most (no event left to date the request; measured from the claim's creation)"
-	}
-	return ""
 }

@@ -84,7 +84,6 @@ the claim is read; on such clusters the rule relies on the conditions only.
 			d["grace"] = grace.String()
 			ref := rules.Ref(snapshot.PersistentVolumeClaims, pvc)
 			name := pvc.Namespace + "/" + pvc.Name
-			retry := fmt.Sprintf("lower the request to a size the backend accepts (any value above %s, Kubernetes 1.32+) to retry, or fix the cause", d["capacity"])
 
 			switch {
 			case terminal || errCond != nil:
@@ -108,16 +107,21 @@ the claim is read; on such clusters the rule relies on the conditions only.
 				if why == "" {
 					why = "no error message is left"
 				}
+				why = strings.TrimSuffix(why, ".")
 				var msg string
 				if terminal {
 					sev, state = audit.Critical, status
-					addAge(d, "failingFor", age, p.Now)
-					msg = fmt.Sprintf("claim %s: the resize to %s failed for good (%s) and is not retried: %s; %s",
-						name, d["request"], status, why, retry)
+					if errCond != nil {
+						addAge(d, "failingFor", age, p.Now)
+					} else {
+						addAge(d, "sinceResizeStart", age, p.Now)
+					}
+					msg = fmt.Sprintf("claim %s: the resize to %s failed for good (%s) and is not retried: %s; lower the request to a size the backend accepts (any value above %s, Kubernetes 1.32+) to retry",
+						name, d["request"], status, why, d["capacity"])
 				} else {
 					addAge(d, "failingFor", age, p.Now)
-					msg = fmt.Sprintf("claim %s: the resize to %s has been failing for %s (%s, retried with back-off): %s; %s",
-						name, d["request"], d["failingFor"], state, why, retry)
+					msg = fmt.Sprintf("claim %s: the resize to %s has been failing for %s (%s, retried with back-off): %s; fix the cause, or lower the request to a size the backend accepts (any value above %s, Kubernetes 1.32+)",
+						name, d["request"], d["failingFor"], state, why, d["capacity"])
 				}
 				p.Report(audit.Finding{Severity: sev, Object: ref, Message: msg, Details: d})
 

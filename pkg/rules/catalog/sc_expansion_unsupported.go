@@ -34,8 +34,9 @@ Reported when:
 - the provisioner is a CSI driver (a CSIDriver object or CSI PVs name it) whose controller
   pod is visible and has a ` + "`csi-provisioner`" + ` sidecar but no ` + "`csi-resizer`" + `, no other pod naming
   the driver runs ` + "`csi-resizer`" + `, and the resizer's leader Lease
-  ` + "`kube-system/external-resizer-<driver with dots as dashes>`" + ` does not exist. A CSI driver needs
-  that sidecar even for node-only expansion.
+  ` + "`kube-system/external-resizer-<driver with dots as dashes>`" + ` does not exist (only kube-system
+  Leases are read; resizers elsewhere are found by their pods). A CSI driver needs that
+  sidecar even for node-only expansion.
 
 The CSI verdict is conservative: it is not given when pods of every namespace were not read,
 when any ` + "`csi-resizer`" + ` pod names no known driver (it might serve this one), or when the
@@ -49,8 +50,8 @@ The finding is **critical** when a claim of the class already asks for more than
 - Stop promising: ` + "`kubectl patch storageclass <class> -p '{\"allowVolumeExpansion\":false}'`" + `
   (if Helm owns the class, change it in the chart's values or the next upgrade reverts it).
 - For a CSI driver without resizer, deploy the ` + "`csi-resizer`" + ` sidecar with its controller (most
-  charts have a switch such as ` + "`controller.resizer.enabled`" + `), then check
-  ` + "`kubectl get lease -n kube-system | grep external-resizer`" + `.
+  charts have a switch for it), then check that it took its leader Lease:
+  ` + "`kubectl get lease -A | grep external-resizer`" + `.
 - Claims that already asked for more stay that way (a request can only be lowered to a value
   above ` + "`status.capacity`" + `); move their data to a claim of a class that can expand.`,
 	Check: func(p *rules.Pass) error {

@@ -46,7 +46,7 @@ and Helm with ` + "`UPGRADE FAILED: cannot patch \"<sts>\" with kind StatefulSet
 
 **How to fix by hand** (the standard procedure):
 1. Check the class really expands (` + "`kubectl get storageclass <class> -o jsonpath='{.allowVolumeExpansion}'`" + `
-   and the rules ` + "`sc-expansion-unsupported`" + `).
+   and the rule ` + "`sc-expansion-unsupported`" + `).
 2. Patch every claim and wait for ` + "`status.capacity`" + `:
    ` + "`kubectl patch pvc <tpl>-<sts>-<i> -n <ns> -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"<size>\"}}}}'`" + `
 3. Delete the StatefulSet but keep its pods and claims:
@@ -118,6 +118,9 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 				}
 				var parts []string
 				fix := "patch each claim to the intended size and wait for status.capacity, then"
+				if len(sizeDrift) == 0 {
+					fix = "migrate the data to claims of the new class, or put the claims' class back into the template with"
+				}
 				if len(sizeDrift) > 0 {
 					d["claimRequest"] = strings.Join(sortedMapKeys(requests), ", ")
 					var exp, expMsg []string
@@ -135,7 +138,7 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 					case larger == 0:
 						parts = append(parts, fmt.Sprintf("requests %s but claim(s) %s still request %s: the controller never resizes existing claims (%s)",
 							d["templateRequest"], joinFirstN(sizeDrift, 5), d["claimRequest"], expansion))
-						switch expandable(snap, classes) {
+						switch classesExpandable(snap, classes) {
 						case "yes":
 							fix = fmt.Sprintf("patch each listed claim to %s and wait for status.capacity; any further template change needs", d["templateRequest"])
 						case "no":
@@ -169,9 +172,9 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 	},
 }
 
-// expandable says whether every class in classes allows expansion: "yes", "no" (one
+// classesExpandable says whether every class in classes allows expansion: "yes", "no" (one
 // forbids it) or "unknown" (a class is missing or StorageClasses were not read).
-func expandable(snap *snapshot.Snapshot, classes map[string]bool) string {
+func classesExpandable(snap *snapshot.Snapshot, classes map[string]bool) string {
 	out := "yes"
 	for c := range classes {
 		switch classExpansionFlag(snap, c) {

@@ -82,7 +82,7 @@ deleted is given the same grace before it is reported.
 				if a.Duration(p.Now) >= grace {
 					age = &a
 					d["attachError"] = strings.TrimSpace(e.Message)
-					addErrorTime(d, "attachErrorTime", e)
+					addVolumeErrorTime(d, "attachErrorTime", e)
 					if va.Status.Attached {
 						problems = append(problems, fmt.Sprintf("it is attached but a re-attach keeps failing (error present for up to %s, see ageSource; last error: %s)", snapshot.HumanDuration(a.Duration(p.Now)), d["attachError"]))
 					} else {
@@ -96,7 +96,7 @@ deleted is given the same grace before it is reported.
 				if a.Duration(p.Now) >= grace {
 					age = &a
 					d["detachError"] = strings.TrimSpace(e.Message)
-					addErrorTime(d, "detachErrorTime", e)
+					addVolumeErrorTime(d, "detachErrorTime", e)
 					problems = append(problems, fmt.Sprintf("detaching has failed for %s (last error: %s)", snapshot.HumanDuration(a.Duration(p.Now)), d["detachError"]))
 					hints = append(hints, "read the csi-attacher log of driver "+va.Spec.Attacher+" and check the disk in the cloud console")
 				}
@@ -157,7 +157,7 @@ func detachFailureAge(va *storagev1.VolumeAttachment, e *storagev1.VolumeError) 
 	return snapshot.Age{Since: va.CreationTimestamp.Time, Source: "creationTimestamp (detachError has no time)"}
 }
 
-func addErrorTime(d map[string]string, key string, e *storagev1.VolumeError) {
+func addVolumeErrorTime(d map[string]string, key string, e *storagev1.VolumeError) {
 	if e.Time.IsZero() {
 		d[key] = "not set"
 		return

@@ -22,14 +22,14 @@ func findingNodeRef(snap *snapshot.Snapshot, name string) audit.ObjectRef {
 	return audit.ObjectRef{Kind: string(snapshot.Nodes), Name: name}
 }
 
-// joinFirstN joins the first max items (sorted) and says how many were left out.
-func joinFirstN(items []string, max int) string {
+// joinFirstN joins the first n items (sorted) and says how many were left out.
+func joinFirstN(items []string, n int) string {
 	s := append([]string(nil), items...)
 	sort.Strings(s)
-	if len(s) <= max {
+	if len(s) <= n {
 		return strings.Join(s, ", ")
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(s[:max], ", "), len(s)-max)
+	return fmt.Sprintf("%s and %d more", strings.Join(s[:n], ", "), len(s)-n)
 }
 
 // joinOrNone joins items, or says "none".
