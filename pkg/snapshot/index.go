@@ -33,6 +33,7 @@ type index struct {
 	podsByClaim   map[Key][]*corev1.Pod
 	claimUsers    map[Key][]WorkloadRef
 	stsByKey      map[Key]*appsv1.StatefulSet
+	stsPos        map[Key]int // position in Snapshot.StatefulSets
 	events        map[eventKey][]*corev1.Event
 	resizerLease  map[string]*leaseInfo
 	byRef         map[refKey]metav1.Object
@@ -62,6 +63,7 @@ func (s *Snapshot) Index() {
 		podsByClaim:   map[Key][]*corev1.Pod{},
 		claimUsers:    map[Key][]WorkloadRef{},
 		stsByKey:      make(map[Key]*appsv1.StatefulSet, len(s.StatefulSets)),
+		stsPos:        make(map[Key]int, len(s.StatefulSets)),
 		events:        map[eventKey][]*corev1.Event{},
 		resizerLease:  map[string]*leaseInfo{},
 		byRef:         map[refKey]metav1.Object{},
@@ -110,8 +112,9 @@ func (s *Snapshot) Index() {
 		}
 		put(Pods, p)
 	}
-	for _, st := range s.StatefulSets {
+	for i, st := range s.StatefulSets {
 		ix.stsByKey[KeyOf(st)] = st
+		ix.stsPos[KeyOf(st)] = i
 		ix.addUsers("StatefulSet", st, st.Spec.Template.Spec.Volumes)
 		put(StatefulSets, st)
 	}

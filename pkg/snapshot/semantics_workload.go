@@ -20,20 +20,41 @@ func StatefulSetClaimName(template, sts string, ordinal int) string {
 // StatefulSetClaim finds the StatefulSet (in the claim's namespace) and the
 // volumeClaimTemplate whose claim-name pattern <template>-<sts>-<ordinal> the claim
 // matches, with the ordinal. It matches by name only, as the controller does when it
-// re-attaches a claim on scale-up; it does not look at labels or ownerReferences.
+// re-attaches a claim on scale-up; it does not look at labels or ownerReferences. When
+// several StatefulSets match (names with dashes can be split more than one way), the one
+// listed first in the snapshot wins.
+//
+// The ordinal never contains a dash, so the claim name up to its last dash is
+// <template>-<sts>: every dash in it is a possible split, and the StatefulSet is looked up
+// by name for each, instead of comparing the claim with every StatefulSet.
 func (s *Snapshot) StatefulSetClaim(pvc *corev1.PersistentVolumeClaim) (st *appsv1.StatefulSet, template string, ordinal int, ok bool) {
-	for _, set := range s.StatefulSets {
-		if set.Namespace != pvc.Namespace || !strings.Contains(pvc.Name, "-"+set.Name+"-") {
+	last := strings.LastIndexByte(pvc.Name, '-')
+	if last < 0 {
+		return nil, "", 0, false
+	}
+	head := pvc.Name[:last]
+	best := -1
+	for i := 0; i < len(head); i++ {
+		if head[i] != '-' {
 			continue
 		}
-		for i := range set.Spec.VolumeClaimTemplates {
-			tpl := set.Spec.VolumeClaimTemplates[i].Name
+		pos, found := s.ix.stsPos[Key{Namespace: pvc.Namespace, Name: head[i+1:]}]
+		if !found || (best >= 0 && pos >= best) {
+			continue
+		}
+		set := s.StatefulSets[pos]
+		for j := range set.Spec.VolumeClaimTemplates {
+			tpl := set.Spec.VolumeClaimTemplates[j].Name
 			if n, ok := StatefulSetOrdinal(pvc.Name, tpl, set.Name); ok {
-				return set, tpl, n, true
+				best, st, template, ordinal = pos, set, tpl, n
+				break
 			}
 		}
 	}
-	return nil, "", 0, false
+	if best < 0 {
+		return nil, "", 0, false
+	}
+	return st, template, ordinal, true
 }
 
 // WhenScaled returns the StatefulSet's effective

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,10 +70,12 @@ type Options struct {
 	// Stop removes it (unless $KEEP_CONTROLPLANE_DIR is set).
 	Dir string
 	// Log receives a copy of every process's output, each line prefixed with the
-	// process name. The output always goes to Dir/<process>.log as well.
+	// process name, until Stop returns. The output always goes to Dir/<process>.log as
+	// well. (A writer wrapping testing.T must not outlive the test: Stop in t.Cleanup.)
 	Log io.Writer
-	// ExtraAPIServerArgs are appended to kube-apiserver's command line; a later flag
-	// overrides an earlier one.
+	// ExtraAPIServerArgs are appended to kube-apiserver's command line. A repeated
+	// single-valued flag overrides the earlier one; a list flag such as
+	// --authorization-mode appends to it instead.
 	ExtraAPIServerArgs []string
 	// Timeout bounds the start of the processes; default DefaultTimeout. Building the
 	// binaries (cold: ~10 min) is bounded by ctx only.
@@ -302,10 +305,13 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options, bins binaries) 
 			if err != nil {
 				return startSpec{}, nil, err
 			}
+			// No --authentication-kubeconfig/--authorization-kubeconfig: they make it
+			// look for the kube-system/extension-apiserver-authentication ConfigMap,
+			// which this apiserver (no client CA) never creates, and log an error about
+			// it every few seconds. Without them only /healthz, /readyz and /livez are
+			// served, which is all that is needed.
 			args := []string{
 				"--kubeconfig=" + cp.Kubeconfig,
-				"--authentication-kubeconfig=" + cp.Kubeconfig,
-				"--authorization-kubeconfig=" + cp.Kubeconfig,
 				"--leader-elect=false",
 				"--controllers=*",
 				"--service-account-private-key-file=" + saKey,
@@ -347,6 +353,9 @@ func (cp *ControlPlane) startWithRetry(w *waiter, build func() (startSpec, ready
 		err = w.waitReady(p, ready)
 		var exited *exitedError
 		if errors.As(err, &exited) && exited.portClash && attempt < portAttempts {
+			if err := cp.remove(p); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		return p, err
@@ -363,6 +372,14 @@ func (cp *ControlPlane) add(p *process) error {
 		return fmt.Errorf("stopped while starting %s", p.name)
 	}
 	cp.procs = append(cp.procs, p)
+	return writePids(cp.Dir, cp.procs)
+}
+
+// remove forgets a process that exited during startup.
+func (cp *ControlPlane) remove(p *process) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.procs = slices.DeleteFunc(cp.procs, func(q *process) bool { return q == p })
 	return writePids(cp.Dir, cp.procs)
 }
 

@@ -1,11 +1,16 @@
 package controlplane
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -36,6 +41,18 @@ func assertNoLeftovers(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Errorf("processes left behind:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// assertDirRemoved checks that Stop removed the state directory, unless told to keep it.
+func assertDirRemoved(t *testing.T, dir string) {
+	t.Helper()
+	if os.Getenv(KeepDirEnv) != "" {
+		t.Logf("%s is set: state kept in %s", KeepDirEnv, dir)
+		return
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state dir %s still exists after Stop (err %v)", dir, err)
 	}
 }
 
@@ -107,9 +124,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Stop took %s", time.Since(t0).Round(time.Millisecond))
-	if _, err := os.Stat(cp.Dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("state dir %s still exists after Stop (err %v)", cp.Dir, err)
-	}
+	assertDirRemoved(t, cp.Dir)
 	assertNoLeftovers(t)
 	if err := cp.Stop(); err != nil {
 		t.Errorf("second Stop: %v", err)
@@ -131,11 +146,27 @@ func createPod(ctx context.Context, t *testing.T, c kubernetes.Interface, ns str
 }
 
 // A detached control plane without controller-manager, stopped through Attach as
-// hack/local-cluster.sh does, after its apiserver was stopped on its own.
+// hack/local-cluster.sh does, after its apiserver was stopped on its own. Its apiserver
+// is first given a port that is taken, which Start must survive.
 func TestDetachAttachWithoutControllerManager(t *testing.T) {
 	requireIntegration(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	clashed := false
+	freePorts = func(n int) ([]int, error) {
+		if n == 1 && !clashed { // the apiserver's secure port
+			clashed = true
+			return []int{busy.Addr().(*net.TCPAddr).Port}, nil
+		}
+		return pickFreePorts(n)
+	}
+	defer func() { freePorts = pickFreePorts }()
 
 	dir := testDir(t)
 	t0 := time.Now()
@@ -144,6 +175,9 @@ func TestDetachAttachWithoutControllerManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Start took %s", time.Since(t0).Round(time.Millisecond))
+	if log, _ := os.ReadFile(filepath.Join(dir, "kube-apiserver.log")); !clashed || !strings.Contains(string(log), "address already in use") {
+		t.Error("kube-apiserver was not started on a taken port first")
+	}
 	t.Cleanup(func() { _ = cp.Stop() })
 	if cp.ControllerManagerRunning() {
 		t.Error("ControllerManagerRunning() = true without ControllerManager")
@@ -179,9 +213,7 @@ func TestDetachAttachWithoutControllerManager(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Stop took %s", time.Since(t0).Round(time.Millisecond))
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("state dir %s still exists after Stop (err %v)", dir, err)
-	}
+	assertDirRemoved(t, dir)
 	assertNoLeftovers(t)
 	// The original handle's Stop finds nothing left to do.
 	if err := cp.Stop(); err != nil {
@@ -220,9 +252,7 @@ func TestStartCanceled(t *testing.T) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 		t.Log(err)
-		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("state dir %s not removed after a canceled Start (err %v)", dir, err)
-		}
+		assertDirRemoved(t, dir)
 		assertNoLeftovers(t)
 	})
 
@@ -285,4 +315,97 @@ func TestStateDirOf(t *testing.T) {
 			t.Errorf("stateDirOf(%q) = %q, want %q", tc.args, got, tc.want)
 		}
 	}
+}
+
+// The test binary re-executes itself as a helper that starts a control plane and then
+// gets interrupted or killed.
+const helperEnv = "CONTROLPLANE_TEST_HELPER"
+
+func TestInterrupt(t *testing.T) {
+	if os.Getenv(helperEnv) == "1" {
+		cp, err := Start(context.Background(), Options{})
+		if err != nil {
+			fmt.Println("ERROR", err)
+			os.Exit(1)
+		}
+		fmt.Println("DIR", cp.Dir)
+		time.Sleep(time.Minute)
+		os.Exit(3) // not reached unless the signal was lost
+	}
+	requireIntegration(t)
+
+	// startHelper returns the helper and the state dir of its control plane.
+	startHelper := func(t *testing.T) (*exec.Cmd, string) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestInterrupt$")
+		cmd.Env = append(os.Environ(), helperEnv+"=1")
+		cmd.Stderr = os.Stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if dir, ok := strings.CutPrefix(sc.Text(), "DIR "); ok {
+				go func() { // keep draining so the helper never blocks on stdout
+					for sc.Scan() {
+					}
+				}()
+				return cmd, dir
+			}
+			t.Log("helper:", sc.Text())
+		}
+		t.Fatal("helper did not start a control plane")
+		return nil, ""
+	}
+
+	t.Run("SIGINT", func(t *testing.T) {
+		cmd, dir := startHelper(t)
+		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		// The handler re-raises the signal after cleaning up, so the helper dies of it.
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || !exit.Sys().(syscall.WaitStatus).Signaled() || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Errorf("helper ended with %v, want death by SIGINT", err)
+		}
+		assertDirRemoved(t, dir)
+		assertNoLeftovers(t)
+	})
+
+	t.Run("SIGKILL", func(t *testing.T) {
+		cmd, dir := startHelper(t)
+		t.Cleanup(func() { _ = os.RemoveAll(dir) }) // nobody else can remove it
+		at, err := Attach(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		// Pdeathsig: the kernel kills the processes when the helper dies.
+		deadline := time.Now().Add(5 * time.Second)
+		for at.anyAlive() && time.Now().Before(deadline) {
+			time.Sleep(pollInterval)
+		}
+		if at.anyAlive() {
+			left, _ := Leftovers()
+			t.Errorf("processes survived their parent's SIGKILL; Leftovers:\n%s", strings.Join(left, "\n"))
+			_ = at.Stop()
+		}
+	})
+}
+
+func (cp *ControlPlane) anyAlive() bool {
+	for _, p := range cp.procs {
+		if p.alive() {
+			return true
+		}
+	}
+	return false
 }

@@ -44,7 +44,7 @@ type startSpec struct {
 	args    []string
 	dir     string // working directory and where the log file goes
 	detach  bool
-	log     io.Writer // optional copy of the output (owned processes only)
+	log     io.Writer // optional copy of the output; not for detached processes
 	logLock *sync.Mutex
 }
 
@@ -212,12 +212,12 @@ func (p *process) tail(n int) string {
 		return fmt.Sprintf("(cannot read log: %v)", err)
 	}
 	defer f.Close()
-	const max = 64 << 10 // apiserver lines can be long, but 20 of them fit easily
+	const maxTail = 64 << 10 // apiserver lines can be long, but 20 of them fit easily
 	st, err := f.Stat()
 	if err != nil {
 		return fmt.Sprintf("(cannot read log: %v)", err)
 	}
-	off := max64(0, st.Size()-max)
+	off := max(0, st.Size()-maxTail)
 	buf := make([]byte, st.Size()-off)
 	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Sprintf("(cannot read log: %v)", err)
@@ -231,13 +231,6 @@ func lastLines(b []byte, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // procStat returns the start time (field 22) and state (field 3) of a process.

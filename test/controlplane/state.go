@@ -78,9 +78,12 @@ func writeKubeconfig(path, server, token string, caData []byte) error {
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// freePorts returns n distinct loopback ports that were free a moment ago. All listeners
+// freePorts is a variable so that a test can simulate a port being taken.
+var freePorts = pickFreePorts
+
+// pickFreePorts returns n distinct loopback ports that were free a moment ago. All listeners
 // are held until every port is picked so that the same port is not returned twice.
-func freePorts(n int) ([]int, error) {
+func pickFreePorts(n int) ([]int, error) {
 	var ports []int
 	var ls []net.Listener
 	defer func() {

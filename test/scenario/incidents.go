@@ -310,9 +310,30 @@ func (e *Env) AttachLimit(ctx context.Context, ns string) (*AttachResult, error)
 		return nil, fmt.Errorf("creating CSINode %s: %w", node, err)
 	}
 	for i := 0; i < limit; i++ {
+		// Each attached volume belongs to a claim used by a pod on the node, as on a real
+		// node: the attach/detach controller attached it for that pod.
 		pvName := fmt.Sprintf("%s-att-%d", ns, i)
+		claim := fmt.Sprintf("cache-builder-%d", i)
 		if _, err := e.CS.CoreV1().PersistentVolumes().Create(ctx, CSIPV(pvName, RetainClass, "1Gi", corev1.PersistentVolumeReclaimRetain), metav1.CreateOptions{}); err != nil {
 			return nil, fmt.Errorf("creating PV %s: %w", pvName, err)
+		}
+		if _, err := e.CS.CoreV1().PersistentVolumeClaims(ns).Create(ctx, Claim(ns, claim, RetainClass, "1Gi", pvName), metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("creating claim %s/%s: %w", ns, claim, err)
+		}
+		if _, err := e.WaitClaimBound(ctx, ns, claim); err != nil {
+			return nil, err
+		}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("builder-%d", i)},
+			Spec: corev1.PodSpec{
+				NodeName:   node,
+				Containers: []corev1.Container{{Name: "app", Image: "registry.k8s.io/pause:3.10"}},
+				Volumes: []corev1.Volume{{Name: "cache", VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}}},
+			},
+		}
+		if _, err := e.CS.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("creating pod %s/%s: %w", ns, pod.Name, err)
 		}
 		va := &storagev1.VolumeAttachment{
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("csi-%s-%d", ns, i)},

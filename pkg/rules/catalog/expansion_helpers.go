@@ -140,9 +140,11 @@ func csiResizerBlocker(snap *snapshot.Snapshot, sc *storagev1.StorageClass) *exp
 	for _, p := range snap.Pods {
 		resizer, provisioner := false, false
 		// Native sidecars (restartPolicy: Always) are init containers.
-		for _, c := range append(append([]corev1.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
-			resizer = resizer || snapshot.CSIResizerContainer(c)
-			provisioner = provisioner || snapshot.CSIProvisionerContainer(c)
+		for _, cs := range [2][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+			for i := range cs {
+				resizer = resizer || snapshot.CSIResizerContainer(cs[i])
+				provisioner = provisioner || snapshot.CSIProvisionerContainer(cs[i])
+			}
 		}
 		if !resizer && !provisioner {
 			continue
@@ -226,9 +228,25 @@ func podNamesADriver(p *corev1.Pod, drivers []string) bool {
 	return false
 }
 
+// classBlockers memoizes classExpansionBlocker per StorageClass name within one rule run:
+// the verdict depends only on the snapshot and the class, and for a CSI driver it reads
+// every pod, so computing it once per claim made a rule quadratic. The blockers it hands
+// out are shared between claims: callers must not modify them.
+type classBlockers map[string]*expansionBlocker
+
+func (m classBlockers) get(snap *snapshot.Snapshot, sc *storagev1.StorageClass) *expansionBlocker {
+	if b, ok := m[sc.Name]; ok {
+		return b
+	}
+	b := classExpansionBlocker(snap, sc)
+	m[sc.Name] = b
+	return b
+}
+
 // claimExpansionBlocker says why one claim's volume can never be expanded: its own PV is a
-// hostPath/local/nfs volume, or its class cannot expand (classExpansionBlocker).
-func claimExpansionBlocker(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim) *expansionBlocker {
+// hostPath/local/nfs volume, or its class cannot expand (classExpansionBlocker, looked up
+// in classes).
+func claimExpansionBlocker(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, classes classBlockers) *expansionBlocker {
 	if pv := snap.BoundPV(pvc); pv != nil {
 		if src := snapshot.NonExpandableSource(pv); src != "" {
 			return &expansionBlocker{
@@ -238,7 +256,7 @@ func claimExpansionBlocker(snap *snapshot.Snapshot, pvc *corev1.PersistentVolume
 		}
 	}
 	if sc := snap.StorageClass(snapshot.ClaimClass(pvc)); sc != nil {
-		return classExpansionBlocker(snap, sc)
+		return classes.get(snap, sc)
 	}
 	return nil
 }

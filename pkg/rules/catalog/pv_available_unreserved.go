@@ -2,8 +2,10 @@ package catalog
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,12 +43,7 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 - or, once the data is backed up or unneeded, ` + "`kubectl delete pv <pv>`" + `.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
-		var pending []*corev1.PersistentVolumeClaim
-		for _, pvc := range snap.PersistentVolumeClaims {
-			if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.VolumeName == "" && pvc.DeletionTimestamp == nil {
-				pending = append(pending, pvc)
-			}
-		}
+		candidates := newPVTakers(snap)
 		for _, pv := range snap.PersistentVolumes {
 			if pv.Status.Phase != corev1.VolumeAvailable || pv.Spec.ClaimRef != nil ||
 				pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
@@ -55,28 +52,7 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 			d := pvDetails(pv)
 			addAge(d, "availableFor", snapshot.PVPhaseAge(pv), p.Now)
 			sev := audit.Warning
-			var takers []string
-			for _, pvc := range pending {
-				req, _ := snapshot.ClaimRequest(pvc)
-				if pvMatches(pv, snapshot.ClaimClass(pvc), req, pvc.Spec.AccessModes, pvc.Spec.VolumeMode, pvc.Spec.Selector) {
-					takers = append(takers, "pending claim "+pvc.Namespace+"/"+pvc.Name)
-				}
-			}
-			for _, st := range snap.StatefulSets {
-				for _, tpl := range st.Spec.VolumeClaimTemplates {
-					class := snapshot.ClaimClass(&tpl)
-					req, _ := snapshot.ClaimRequest(&tpl)
-					if pvMatches(pv, class, req, tpl.Spec.AccessModes, tpl.Spec.VolumeMode, tpl.Spec.Selector) {
-						// The first ordinal above the live range whose claim does not exist
-						// yet gets a new claim; lower ones re-attach their retained claims.
-						next := snapshot.OrdinalStart(st) + snapshot.Replicas(st)
-						for snap.PVC(st.Namespace, fmt.Sprintf("%s-%s-%d", tpl.Name, st.Name, next)) != nil {
-							next++
-						}
-						takers = append(takers, fmt.Sprintf("StatefulSet %s/%s on scale-up (claim %s-%s-%d)", st.Namespace, st.Name, tpl.Name, st.Name, next))
-					}
-				}
-			}
+			takers := candidates.of(pv)
 			msg := fmt.Sprintf("PV %s (%s, class %q) is Available to any matching claim and keeps its data (reclaim policy Retain): reserve it with a claimRef or delete it once the data is not needed",
 				pv.Name, d["capacity"], pv.Spec.StorageClassName)
 			if len(takers) > 0 {
@@ -91,18 +67,108 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 	},
 }
 
-// pvMatches reports whether the PV controller could bind pv to a claim with these
-// properties: same class, enough capacity, every requested access mode offered, the same
-// volume mode (unset means Filesystem), and the claim's label selector matching.
-func pvMatches(pv *corev1.PersistentVolume, class string, request resource.Quantity,
-	modes []corev1.PersistentVolumeAccessMode, mode *corev1.PersistentVolumeMode, sel *metav1.LabelSelector) bool {
-	if pv.Spec.StorageClassName != class {
-		return false
+// pvTaker is something that would bind an Available PV it matches: a Pending claim without
+// a volumeName, or a StatefulSet's volumeClaimTemplate (on its next scale-up). What the PV
+// controller matches on is read and parsed once.
+type pvTaker struct {
+	order   int // pending claims in snapshot order first, then templates in StatefulSet order
+	request resource.Quantity
+	modes   []corev1.PersistentVolumeAccessMode
+	sel     labels.Selector // nil when the claim has no selector
+	desc    string          // set for claims; for templates on first use (see describe)
+	st      *appsv1.StatefulSet
+	tpl     string
+}
+
+// takerKey is what a PV must equal exactly: its class and volume mode (unset is Filesystem).
+type takerKey struct {
+	class string
+	mode  corev1.PersistentVolumeMode
+}
+
+// pvTakers finds the takers of a PV without comparing it with every Pending claim and
+// template: they are grouped by class and volume mode, and sorted by request within a
+// group, so only those whose request the PV can hold are looked at.
+type pvTakers struct {
+	snap  *snapshot.Snapshot
+	byKey map[takerKey][]*pvTaker
+}
+
+func newPVTakers(snap *snapshot.Snapshot) *pvTakers {
+	t := &pvTakers{snap: snap, byKey: map[takerKey][]*pvTaker{}}
+	n := 0
+	add := func(class string, spec *corev1.PersistentVolumeClaimSpec, req resource.Quantity, tk *pvTaker) {
+		tk.order, n = n, n+1
+		tk.request, tk.modes = req, spec.AccessModes
+		if spec.Selector != nil {
+			s, err := metav1.LabelSelectorAsSelector(spec.Selector)
+			if err != nil {
+				s = labels.Nothing() // an invalid selector matches no PV
+			}
+			tk.sel = s
+		}
+		k := takerKey{class, volumeMode(spec.VolumeMode)}
+		t.byKey[k] = append(t.byKey[k], tk)
 	}
+	for _, pvc := range snap.PersistentVolumeClaims {
+		if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.VolumeName == "" && pvc.DeletionTimestamp == nil {
+			req, _ := snapshot.ClaimRequest(pvc)
+			add(snapshot.ClaimClass(pvc), &pvc.Spec, req, &pvTaker{desc: "pending claim " + pvc.Namespace + "/" + pvc.Name})
+		}
+	}
+	for _, st := range snap.StatefulSets {
+		for i := range st.Spec.VolumeClaimTemplates {
+			tpl := &st.Spec.VolumeClaimTemplates[i]
+			req, _ := snapshot.ClaimRequest(tpl)
+			add(snapshot.ClaimClass(tpl), &tpl.Spec, req, &pvTaker{st: st, tpl: tpl.Name})
+		}
+	}
+	for _, l := range t.byKey {
+		sort.SliceStable(l, func(i, j int) bool { return l[i].request.Cmp(l[j].request) < 0 })
+	}
+	return t
+}
+
+// of returns the takers that would bind pv, described, in the order of pvTaker.order. A
+// taker matches when the PV has its class, volume mode, at least its request, every access
+// mode it asks for, and labels its selector matches.
+func (t *pvTakers) of(pv *corev1.PersistentVolume) []string {
 	capa, ok := snapshot.PVCapacity(pv)
-	if !ok || capa.Cmp(request) < 0 {
-		return false
+	if !ok {
+		return nil
 	}
+	group := t.byKey[takerKey{pv.Spec.StorageClassName, volumeMode(pv.Spec.VolumeMode)}]
+	fit := sort.Search(len(group), func(i int) bool { return group[i].request.Cmp(capa) > 0 })
+	var hits []*pvTaker
+	for _, tk := range group[:fit] {
+		if hasAccessModes(pv, tk.modes) && (tk.sel == nil || tk.sel.Matches(labels.Set(pv.Labels))) {
+			hits = append(hits, tk)
+		}
+	}
+	sort.Slice(hits, func(i, j int) bool { return hits[i].order < hits[j].order })
+	out := make([]string, len(hits))
+	for i, tk := range hits {
+		out[i] = tk.describe(t.snap)
+	}
+	return out
+}
+
+// describe names the taker. A template's claim is that of the first ordinal above the live
+// range whose claim does not exist yet (lower ones re-attach their retained claims).
+func (tk *pvTaker) describe(snap *snapshot.Snapshot) string {
+	if tk.desc == "" {
+		st := tk.st
+		next := snapshot.OrdinalStart(st) + snapshot.Replicas(st)
+		for snap.PVC(st.Namespace, fmt.Sprintf("%s-%s-%d", tk.tpl, st.Name, next)) != nil {
+			next++
+		}
+		tk.desc = fmt.Sprintf("StatefulSet %s/%s on scale-up (claim %s-%s-%d)", st.Namespace, st.Name, tk.tpl, st.Name, next)
+	}
+	return tk.desc
+}
+
+// hasAccessModes reports whether pv offers every access mode in modes.
+func hasAccessModes(pv *corev1.PersistentVolume, modes []corev1.PersistentVolumeAccessMode) bool {
 	for _, m := range modes {
 		found := false
 		for _, have := range pv.Spec.AccessModes {
@@ -112,15 +178,6 @@ func pvMatches(pv *corev1.PersistentVolume, class string, request resource.Quant
 			}
 		}
 		if !found {
-			return false
-		}
-	}
-	if volumeMode(pv.Spec.VolumeMode) != volumeMode(mode) {
-		return false
-	}
-	if sel != nil {
-		s, err := metav1.LabelSelectorAsSelector(sel)
-		if err != nil || !s.Matches(labels.Set(pv.Labels)) {
 			return false
 		}
 	}

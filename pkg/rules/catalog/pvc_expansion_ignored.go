@@ -70,6 +70,7 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		grace := p.Duration("grace")
+		classes := classBlockers{}
 	claims:
 		for _, pvc := range snap.PersistentVolumeClaims {
 			if pvc.Status.Phase != corev1.ClaimBound || pvc.DeletionTimestamp != nil ||
@@ -96,7 +97,7 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 					expanding = append(expanding, e)
 				}
 			}
-			blocker := claimExpansionBlocker(snap, pvc)
+			blocker := claimExpansionBlocker(snap, pvc, classes)
 			if len(expanding) == 0 && blocker == nil {
 				continue // no evidence that anyone should have acted
 			}

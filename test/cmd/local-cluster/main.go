@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/storage-auditor/auditor/test/controlplane"
+	"github.com/storage-auditor/auditor/test/scenario"
 )
 
 const usage = "usage: local-cluster up|down"
@@ -115,12 +116,13 @@ func ready(ctx context.Context, cp *controlplane.ControlPlane) bool {
 	return c.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error() == nil
 }
 
-// loadScenario creates the demo objects (incidents for the auditor to find) through the
-// API.
-//
-// TODO: call scenario.Load(ctx, c) from package test/scenario once it exists.
+// loadScenario creates the incidents (test/scenario) through the API and lets the real
+// controllers act on them, so `auditor run` against this cluster shows each of them.
 func loadScenario(ctx context.Context, c kubernetes.Interface) error {
-	return nil
+	env := &scenario.Env{CS: c, Log: func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "local-cluster: "+format+"\n", args...)
+	}}
+	return scenario.Load(ctx, env)
 }
 
 func down(dir string) error {
