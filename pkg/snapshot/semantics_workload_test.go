@@ -32,11 +32,25 @@ func statefulSetClaimScan(s *Snapshot, pvc *corev1.PersistentVolumeClaim) (*apps
 // StatefulSet on names built to be ambiguous: dashes and digits in template and
 // StatefulSet names, several StatefulSets a claim name can be split into, leading zeros.
 func TestStatefulSetClaimMatchesScan(t *testing.T) {
-	parts := []string{"a", "b", "a-b", "data", "web", "web-0", "1", "x-1", "db-data", ""}
+	wide := []string{"a", "b", "a-b", "data", "web", "web-0", "1", "x-1", "db-data", ""}
+	// Few parts made of one word: claim x-x-x-1 is template x of StatefulSet x-x and
+	// template x-x of StatefulSet x, and often both exist.
+	narrow := []string{"x", "x-x", "x-x-x", "1", "x-1"}
 	ords := []string{"0", "1", "7", "12", "01", "", "x", "3-4"}
 	r := rand.New(rand.NewPCG(1, 2))
+	var parts []string
 	pick := func(l []string) string { return l[r.IntN(len(l))] }
-	for round := 0; round < 200; round++ {
+	matches, ambiguous := 0, 0
+	defer func() {
+		if matches < 1000 || ambiguous < 100 {
+			t.Errorf("the test exercises too little: %d matches, %d claims matching several StatefulSets", matches, ambiguous)
+		}
+	}()
+	for round := 0; round < 400; round++ {
+		parts = wide
+		if round%2 == 1 {
+			parts = narrow
+		}
 		s := New("test")
 		for i := 0; i < 12; i++ {
 			st := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: pick([]string{"ns1", "ns2"}), Name: pick(parts)}}
@@ -53,6 +67,12 @@ func TestStatefulSetClaimMatchesScan(t *testing.T) {
 			}
 			pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: pick([]string{"ns1", "ns2"}), Name: name}}
 			wantSt, wantTpl, wantOrd, wantOK := statefulSetClaimScan(s, pvc)
+			if wantOK {
+				matches++
+				if candidates(s, pvc) > 1 {
+					ambiguous++
+				}
+			}
 			gotSt, gotTpl, gotOrd, gotOK := s.StatefulSetClaim(pvc)
 			if gotSt != wantSt || gotTpl != wantTpl || gotOrd != wantOrd || gotOK != wantOK {
 				t.Fatalf("claim %s/%s: got %s, want %s", pvc.Namespace, pvc.Name,
@@ -60,6 +80,20 @@ func TestStatefulSetClaimMatchesScan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// candidates counts the StatefulSets a claim's name matches.
+func candidates(s *Snapshot, pvc *corev1.PersistentVolumeClaim) int {
+	n := 0
+	for _, set := range s.StatefulSets {
+		for i := range set.Spec.VolumeClaimTemplates {
+			if _, ok := StatefulSetOrdinal(pvc.Name, set.Spec.VolumeClaimTemplates[i].Name, set.Name); ok && set.Namespace == pvc.Namespace {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }
 
 func describeMatch(st *appsv1.StatefulSet, tpl string, ord int, ok bool) string {
