@@ -258,3 +258,83 @@ func golden(t *testing.T, name, got string) {
 		t.Errorf("output differs from %s (go test ./internal/cli -update if intended)\n--- got\n%s", p, got)
 	}
 }
+
+// TestDemoFindings states what the demo dump must and must not show, rule by rule: the
+// incidents it was built to reproduce, and the healthy neighbours each rule must leave
+// alone (its "must not fire" cases as they occur in a real cluster).
+func TestDemoFindings(t *testing.T) {
+	_, stdout, _ := run(t, "", "run", "--from-file", demo, "-o", "json", "--now", demoNow)
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	has := func(rule, ns, name string) bool {
+		for _, f := range rep.Findings {
+			if f.RuleID == rule && f.Object.Namespace == ns && strings.HasPrefix(f.Object.Name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	fires := []struct{ rule, ns, name string }{
+		{"pv-released-retained", "", "pvc-611ac55c"},          // elasticsearch-3's volume
+		{"pv-released-retained", "", "pvc-c94ec3f0"},          // elasticsearch-4's volume
+		{"pv-available-unreserved", "", "pvc-f8ff39c0"},       // the "freed" volume kafka's scale-up binds
+		{"sc-expansion-unsupported", "", "local-path"},        // Helm-renamed local-path class
+		{"pvc-expansion-ignored", "web", "uploads"},           // 10Gi -> 20Gi, ExternalExpanding only
+		{"pv-capacity-mismatch", "", "pvc-96dd8d96"},          // postgres volume edited to 200Gi
+		{"sts-template-drift", "cache", "redis"},              // 20Gi template over 10Gi claims
+		{"sts-retained-ordinal", "streaming", "data-kafka-3"}, // kafka scaled 5 -> 3
+		{"sts-retained-ordinal", "streaming", "data-kafka-4"},
+		{"pod-node-missing", "streaming", "zookeeper-1"},
+		{"pod-terminating-stuck", "streaming", "zookeeper-1"},
+		{"va-orphaned", "", "csi-055d9c05"}, // zookeeper-1's disk still attached to the dead node
+		{"node-attach-limit", "", "aks-pool1-18492011-vmss000002"},
+		{"quota-storage-exhausted", "ci", "storage"},
+	}
+	for _, f := range fires {
+		if !has(f.rule, f.ns, f.name) {
+			t.Errorf("demo: %s should fire on %s/%s", f.rule, f.ns, f.name)
+		}
+	}
+	quiet := []struct{ rule, ns, name string }{
+		{"sc-expansion-unsupported", "", "managed-csi"},       // CSI driver with its resizer Lease and sidecar
+		{"pvc-unused", "billing", "pg-backups"},               // only a CronJob uses it
+		{"sts-retained-ordinal", "streaming", "data-kafka-2"}, // live ordinal
+		{"sts-template-drift", "streaming", "kafka"},          // template matches its claims
+		{"pv-released-retained", "", "pvc-f8ff39c0"},          // Available, not Released
+		{"node-attach-limit", "", "aks-pool1-18492011-vmss000000"},
+		{"pvc-pending", "ci", "cache-builder-13"},  // Bound; its pod cannot attach, which is not pending
+		{"sc-default-conflict", "", "managed-csi"}, // the only default class
+		{"csinode-driver-missing", "", "aks-pool1-18492011-vmss000002"},
+	}
+	for _, q := range quiet {
+		if has(q.rule, q.ns, q.name) {
+			t.Errorf("demo: %s must not fire on %s/%s", q.rule, q.ns, q.name)
+		}
+	}
+	rules := map[string]bool{}
+	for _, f := range rep.Findings {
+		rules[f.RuleID] = true
+	}
+	if len(rules) < 6 {
+		t.Errorf("the demo should show at least six rules, shows %d", len(rules))
+	}
+}
+
+func TestExplainEveryRule(t *testing.T) {
+	_, out, _ := run(t, "", "rules", "list", "-o", "json")
+	var list []struct{ ID, Severity, Title string }
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 21 {
+		t.Errorf("rules list shows %d rules, the catalogue has 21", len(list))
+	}
+	for _, r := range list {
+		code, doc, stderr := run(t, "", "rules", "explain", r.ID)
+		if code != 0 || !strings.HasPrefix(doc, "# "+r.ID+"\n") || !strings.Contains(doc, "default severity | "+r.Severity) || !strings.Contains(doc, "kubectl") {
+			t.Errorf("rules explain %s: exit %d, %s; doc should start with the ID, give the severity and the kubectl lines", r.ID, code, stderr)
+		}
+	}
+}

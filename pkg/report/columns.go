@@ -32,7 +32,24 @@ func Columns(w io.Writer, width, maxCol int, header []string, rows [][]string) e
 		widths[c] = wc
 		used += wc + 2 // one space of padding on each side of a cell
 	}
-	widths[n-1] = max(width-used-2, 24)
+	// Give the last column at least minLast by narrowing the widest other column (down
+	// to minOther); on very narrow terminals the table may still overflow.
+	const minLast, minOther = 24, 10
+	for used+2+minLast > width {
+		widest := 0
+		for c := 1; c < n-1; c++ {
+			if widths[c] > widths[widest] {
+				widest = c
+			}
+		}
+		if widths[widest] <= minOther {
+			break
+		}
+		shrink := min(widths[widest]-minOther, used+2+minLast-width)
+		widths[widest] -= shrink
+		used -= shrink
+	}
+	widths[n-1] = max(width-used-2, minLast)
 	t := tablewriter.NewTable(w,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
