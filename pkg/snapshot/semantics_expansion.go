@@ -56,16 +56,46 @@ func InTreeProvisioner(provisioner string) bool {
 // NonExpandableSource returns "hostPath", "local" or "nfs" when a PV's source is one of
 // the plugins that can never be expanded, else "". A PV with a CSI source is never one.
 func NonExpandableSource(pv *corev1.PersistentVolume) string {
+	switch src := PVSource(pv); src {
+	case "hostPath", "local", "nfs":
+		return src
+	}
+	return ""
+}
+
+// PVSource names the volume plugin behind a PV: "csi:<driver>", "hostPath", "local",
+// "nfs", or the in-tree plugin's field name; "" when none is set.
+func PVSource(pv *corev1.PersistentVolume) string {
 	s := pv.Spec.PersistentVolumeSource
 	switch {
 	case s.CSI != nil:
-		return ""
+		return "csi:" + s.CSI.Driver
 	case s.HostPath != nil:
 		return "hostPath"
 	case s.Local != nil:
 		return "local"
 	case s.NFS != nil:
 		return "nfs"
+	case s.AWSElasticBlockStore != nil:
+		return "awsElasticBlockStore"
+	case s.GCEPersistentDisk != nil:
+		return "gcePersistentDisk"
+	case s.AzureDisk != nil:
+		return "azureDisk"
+	case s.AzureFile != nil:
+		return "azureFile"
+	case s.Cinder != nil:
+		return "cinder"
+	case s.VsphereVolume != nil:
+		return "vsphereVolume"
+	case s.RBD != nil:
+		return "rbd"
+	case s.CephFS != nil:
+		return "cephfs"
+	case s.ISCSI != nil:
+		return "iscsi"
+	case s.FC != nil:
+		return "fc"
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
 
@@ -26,32 +27,10 @@ func pvDetails(pv *corev1.PersistentVolume) map[string]string {
 	} else {
 		d["formerClaim"] = "none"
 	}
-	if src := pvSource(pv); src != "" {
+	if src := snapshot.PVSource(pv); src != "" {
 		d["source"] = src
 	}
 	return d
-}
-
-// pvSource names the volume plugin behind a PV ("csi:ebs.csi.aws.com", "hostPath", …).
-func pvSource(pv *corev1.PersistentVolume) string {
-	s := pv.Spec.PersistentVolumeSource
-	switch {
-	case s.CSI != nil:
-		return "csi:" + s.CSI.Driver
-	case s.HostPath != nil:
-		return "hostPath"
-	case s.Local != nil:
-		return "local"
-	case s.NFS != nil:
-		return "nfs"
-	case s.AWSElasticBlockStore != nil:
-		return "awsElasticBlockStore"
-	case s.GCEPersistentDisk != nil:
-		return "gcePersistentDisk"
-	case s.AzureDisk != nil:
-		return "azureDisk"
-	}
-	return ""
 }
 
 // addAge records how long something has lasted and which timestamp that was measured from.
@@ -73,4 +52,16 @@ func eventDetail(d map[string]string, evs []*corev1.Event, reasons ...string) *c
 		}
 	}
 	return nil
+}
+
+// percentSeverity grades a usage percentage against a rule's warn/critical thresholds;
+// ok is false below warn (nothing to report).
+func percentSeverity(pct, warn, crit float64) (sev audit.Severity, ok bool) {
+	switch {
+	case pct >= crit:
+		return audit.Critical, true
+	case pct >= warn:
+		return audit.Warning, true
+	}
+	return 0, false
 }

@@ -80,11 +80,8 @@ higher than the VM really allows, attachments fail with ` + "`FailedAttachVolume
 				default:
 					pct = float64(used) * 100 / float64(limit)
 				}
-				sev := audit.Warning
-				switch {
-				case pct >= crit:
-					sev = audit.Critical
-				case pct < warn:
+				sev, ok := percentSeverity(pct, warn, crit)
+				if !ok {
 					continue
 				}
 				vols := sortedMapKeys(byDriver[driver])

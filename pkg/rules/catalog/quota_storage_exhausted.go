@@ -83,11 +83,8 @@ cannot be grown.
 					}
 					pctText = strconv.Itoa(int(pct)) + "%"
 				}
-				sev := audit.Warning
-				switch {
-				case pct >= crit:
-					sev = audit.Critical
-				case pct < warn:
+				sev, ok := percentSeverity(pct, warn, crit)
+				if !ok {
 					continue
 				}
 				d := map[string]string{
