@@ -29,6 +29,7 @@ type index struct {
 	nodeByName    map[string]*corev1.Node
 	csiNodeByName map[string]*storagev1.CSINode
 	podsByNode    map[string][]*corev1.Pod
+	pvsInUse      map[string][]*corev1.PersistentVolume // by node: see PVsInUseOnNode
 	vasByNode     map[string][]*storagev1.VolumeAttachment
 	podsByClaim   map[Key][]*corev1.Pod
 	claimUsers    map[Key][]WorkloadRef
@@ -58,15 +59,21 @@ func (s *Snapshot) Index() {
 		pvcsByClass:   map[string][]*corev1.PersistentVolumeClaim{},
 		nodeByName:    make(map[string]*corev1.Node, len(s.Nodes)),
 		csiNodeByName: make(map[string]*storagev1.CSINode, len(s.CSINodes)),
-		podsByNode:    map[string][]*corev1.Pod{},
-		vasByNode:     map[string][]*storagev1.VolumeAttachment{},
-		podsByClaim:   map[Key][]*corev1.Pod{},
+		podsByNode:    make(map[string][]*corev1.Pod, len(s.Nodes)),
+		pvsInUse:      make(map[string][]*corev1.PersistentVolume, len(s.Nodes)),
+		vasByNode:     make(map[string][]*storagev1.VolumeAttachment, len(s.Nodes)),
+		podsByClaim:   make(map[Key][]*corev1.Pod, len(s.PersistentVolumeClaims)),
 		claimUsers:    map[Key][]WorkloadRef{},
 		stsByKey:      make(map[Key]*appsv1.StatefulSet, len(s.StatefulSets)),
 		stsPos:        make(map[Key]int, len(s.StatefulSets)),
-		events:        map[eventKey][]*corev1.Event{},
+		events:        make(map[eventKey][]*corev1.Event, len(s.Events)/2),
 		resizerLease:  map[string]*leaseInfo{},
-		byRef:         map[refKey]metav1.Object{},
+		// Every object but events; sized up front, as growing a map this large rehashes it
+		// several times.
+		byRef: make(map[refKey]metav1.Object, len(s.PersistentVolumes)+len(s.PersistentVolumeClaims)+
+			len(s.StorageClasses)+len(s.CSIDrivers)+len(s.CSINodes)+len(s.VolumeAttachments)+len(s.Nodes)+
+			len(s.Pods)+len(s.StatefulSets)+len(s.Deployments)+len(s.DaemonSets)+len(s.ReplicaSets)+
+			len(s.Jobs)+len(s.CronJobs)+len(s.ResourceQuotas)+len(s.Leases)),
 	}
 	s.dedupe()
 	put := func(k Kind, o metav1.Object) {
@@ -103,12 +110,19 @@ func (s *Snapshot) Index() {
 		put(VolumeAttachments, va)
 	}
 	for _, p := range s.Pods {
-		if p.Spec.NodeName != "" {
-			ix.podsByNode[p.Spec.NodeName] = append(ix.podsByNode[p.Spec.NodeName], p)
+		node := p.Spec.NodeName
+		if node != "" {
+			ix.podsByNode[node] = append(ix.podsByNode[node], p)
 		}
+		inUse := node != "" && !PodTerminated(p)
 		for _, claim := range PodClaims(p) {
 			k := Key{Namespace: p.Namespace, Name: claim}
 			ix.podsByClaim[k] = append(ix.podsByClaim[k], p)
+			if pvc := ix.pvcByKey[k]; inUse && pvc != nil {
+				if pv := ix.boundPV(pvc); pv != nil {
+					ix.pvsInUse[node] = append(ix.pvsInUse[node], pv)
+				}
+			}
 		}
 		put(Pods, p)
 	}
@@ -227,10 +241,14 @@ func (s *Snapshot) StatefulSet(namespace, name string) *appsv1.StatefulSet {
 // BoundPV returns the PV a claim is bound to, only when the binding is mutual (the PV's
 // claimRef points back at this claim, with the same UID when both carry one).
 func (s *Snapshot) BoundPV(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
+	return s.ix.boundPV(pvc)
+}
+
+func (ix *index) boundPV(pvc *corev1.PersistentVolumeClaim) *corev1.PersistentVolume {
 	if pvc.Spec.VolumeName == "" {
 		return nil
 	}
-	pv := s.ix.pvByName[pvc.Spec.VolumeName]
+	pv := ix.pvByName[pvc.Spec.VolumeName]
 	if pv == nil || !ClaimRefMatches(pv.Spec.ClaimRef, pvc) {
 		return nil
 	}
@@ -268,6 +286,11 @@ func (s *Snapshot) PVCsOfClass(class string) []*corev1.PersistentVolumeClaim {
 
 // PodsOnNode returns the pods whose spec.nodeName is node.
 func (s *Snapshot) PodsOnNode(node string) []*corev1.Pod { return s.ix.podsByNode[node] }
+
+// PVsInUseOnNode returns the PVs that the node's pods which have not terminated use: for
+// each such pod and each of its claims (PodClaims) that exists, the claim's BoundPV. A PV
+// appears once per pod and claim that uses it.
+func (s *Snapshot) PVsInUseOnNode(node string) []*corev1.PersistentVolume { return s.ix.pvsInUse[node] }
 
 // NodeNamesWithPods returns every node name that some pod is bound to, sorted.
 func (s *Snapshot) NodeNamesWithPods() []string { return sortedKeys(s.ix.podsByNode) }

@@ -56,6 +56,9 @@ func InTreeProvisioner(provisioner string) bool {
 // NonExpandableSource returns "hostPath", "local" or "nfs" when a PV's source is one of
 // the plugins that can never be expanded, else "". A PV with a CSI source is never one.
 func NonExpandableSource(pv *corev1.PersistentVolume) string {
+	if pv.Spec.CSI != nil {
+		return "" // the common case, without building PVSource's string
+	}
 	switch src := PVSource(pv); src {
 	case "hostPath", "local", "nfs":
 		return src

@@ -16,11 +16,11 @@ package catalog
 // Available PVs: a realistic cluster has few Available PVs with reclaim policy Retain
 // (local-static-provisioner PVs use Delete; Retain ones come from hand-made static PVs or
 // from an admin clearing a claimRef), so the main mix has about one per 200 PVs and about
-// one claim in 50 Pending. pv-available-unreserved used to compare every pending claim and
-// every StatefulSet template with every Available PV, which only shows at scale when
-// both sets are large; BenchmarkAvailableUnreservedWorstCase builds that degenerate case
-// separately (a tenth of the PVs Available, a twentieth of the claims Pending, one class)
-// so it stays measured without distorting the realistic numbers.
+// one claim in 25 Pending. pv-available-unreserved compared every Available PV with every
+// Pending claim and every StatefulSet template, which only hurts when both sets are large;
+// BenchmarkAvailableUnreservedWorstCase builds that degenerate case separately (a tenth of
+// the PVs Available, a twentieth of the claims Pending, all of one class) so it stays
+// measured without distorting the realistic numbers.
 
 import (
 	"context"

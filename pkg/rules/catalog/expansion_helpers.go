@@ -117,7 +117,7 @@ func pvSourceBlocker(pvs []*corev1.PersistentVolume) *expansionBlocker {
 		Details: map[string]string{
 			"blocker":   "volume source cannot be expanded",
 			"pvSources": strings.Join(kinds, ", "),
-			"pvs":       strings.Join(names, ", "),
+			"pvs":       firstOf(names, 10, ", "),
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -64,4 +65,13 @@ func percentSeverity(pct, warn, crit float64) (sev audit.Severity, ok bool) {
 		return audit.Warning, true
 	}
 	return 0, false
+}
+
+// firstOf joins at most n items in their order and says how many were left out, so a
+// detail stays readable (and the report small) when a class has thousands of volumes.
+func firstOf(items []string, n int, sep string) string {
+	if len(items) <= n {
+		return strings.Join(items, sep)
+	}
+	return fmt.Sprintf("%s%s… and %d more", strings.Join(items[:n], sep), sep, len(items)-n)
 }

@@ -3,7 +3,6 @@ package catalog
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -57,7 +56,7 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 				pv.Name, d["capacity"], pv.Spec.StorageClassName)
 			if len(takers) > 0 {
 				sev = audit.Critical
-				d["wouldBind"] = strings.Join(takers, "; ")
+				d["wouldBind"] = firstOf(takers, 5, "; ")
 				msg = fmt.Sprintf("PV %s (%s, class %q) is Available with its old data and would be bound by %s: reserve it with a claimRef or delete it now",
 					pv.Name, d["capacity"], pv.Spec.StorageClassName, takers[0])
 			}

@@ -129,19 +129,8 @@ func nodeCSIVolumes(snap *snapshot.Snapshot, node string) map[string]map[string]
 		}
 		add(va.Spec.Attacher, key)
 	}
-	for _, pod := range snap.PodsOnNode(node) {
-		if snapshot.PodTerminated(pod) {
-			continue
-		}
-		for _, claim := range snapshot.PodClaims(pod) {
-			pvc := snap.PVC(pod.Namespace, claim)
-			if pvc == nil {
-				continue
-			}
-			if pv := snap.BoundPV(pvc); pv != nil {
-				add(snapshot.PVDriver(pv), pv.Name)
-			}
-		}
+	for _, pv := range snap.PVsInUseOnNode(node) {
+		add(snapshot.PVDriver(pv), pv.Name)
 	}
 	return out
 }
