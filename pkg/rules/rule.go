@@ -14,7 +14,6 @@ import (
 
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -201,16 +200,4 @@ func (p *Pass) Int(name string) int {
 // Ref builds the object reference of a finding.
 func Ref(kind snapshot.Kind, o metav1.Object) audit.ObjectRef {
 	return audit.ObjectRef{Kind: string(kind), Namespace: o.GetNamespace(), Name: o.GetName(), UID: string(o.GetUID())}
-}
-
-// LatestEvent returns the newest of evs whose reason is one of reasons, or nil.
-func LatestEvent(evs []*corev1.Event, reasons ...string) *corev1.Event {
-	for i := len(evs) - 1; i >= 0; i-- {
-		for _, r := range reasons {
-			if evs[i].Reason == r {
-				return evs[i]
-			}
-		}
-	}
-	return nil
 }

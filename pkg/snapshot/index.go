@@ -36,11 +36,9 @@ type index struct {
 	stsByKey      map[Key]*appsv1.StatefulSet
 	stsPos        map[Key]int // position in Snapshot.StatefulSets
 	events        map[eventKey][]*corev1.Event
-	resizerLease  map[string]*leaseInfo
+	resizerLease  map[string]bool
 	byRef         map[refKey]metav1.Object
 }
-
-type leaseInfo struct{ name string }
 
 type refKey struct {
 	kind      Kind
@@ -67,7 +65,7 @@ func (s *Snapshot) Index() {
 		stsByKey:      make(map[Key]*appsv1.StatefulSet, len(s.StatefulSets)),
 		stsPos:        make(map[Key]int, len(s.StatefulSets)),
 		events:        make(map[eventKey][]*corev1.Event, len(s.Events)/2),
-		resizerLease:  map[string]*leaseInfo{},
+		resizerLease:  map[string]bool{},
 		// Every object but events; sized up front, as growing a map this large rehashes it
 		// several times.
 		byRef: make(map[refKey]metav1.Object, len(s.PersistentVolumes)+len(s.PersistentVolumeClaims)+
@@ -156,7 +154,7 @@ func (s *Snapshot) Index() {
 		put(ResourceQuotas, q)
 	}
 	for _, l := range s.Leases {
-		ix.resizerLease[l.Name] = &leaseInfo{name: l.Name}
+		ix.resizerLease[l.Name] = true
 		put(Leases, l)
 	}
 	for _, e := range s.Events {
@@ -333,8 +331,7 @@ func (s *Snapshot) EventsFor(kind, namespace, name, uid string) []*corev1.Event 
 
 // HasResizerLease reports whether the external-resizer leader Lease for driver exists.
 func (s *Snapshot) HasResizerLease(driver string) bool {
-	_, ok := s.ix.resizerLease[ResizerLeaseName(driver)]
-	return ok
+	return s.ix.resizerLease[ResizerLeaseName(driver)]
 }
 
 // Object returns the object of kind k at namespace/name, or nil. The engine uses it to

@@ -81,9 +81,6 @@ func PVCapacity(pv *corev1.PersistentVolume) (resource.Quantity, bool) {
 	return Storage(pv.Spec.Capacity)
 }
 
-// FormatQuantity prints a quantity in its canonical form ("10Gi", "500M").
-func FormatQuantity(q resource.Quantity) string { return q.String() }
-
 // ClaimCondition returns the claim's condition of type t with status True, or nil.
 func ClaimCondition(pvc *corev1.PersistentVolumeClaim, t corev1.PersistentVolumeClaimConditionType) *corev1.PersistentVolumeClaimCondition {
 	for i := range pvc.Status.Conditions {
