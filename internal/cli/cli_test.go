@@ -338,3 +338,52 @@ func TestExplainEveryRule(t *testing.T) {
 		}
 	}
 }
+
+// TestShortDumpStaysPartial: `kubectl get pv,pvc,storageclass,nodes,pods -o yaml` is a
+// natural shortening of the README's command. Taken for a full dump it would make every
+// node look CSINode-less and every claim of an undumped workload look unused.
+func TestShortDumpStaysPartial(t *testing.T) {
+	b, err := os.ReadFile(demo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep only the items of the five kinds: cut the List at each "- apiVersion" item.
+	keep := map[string]bool{"PersistentVolume": true, "PersistentVolumeClaim": true, "StorageClass": true, "Node": true, "Pod": true}
+	var out strings.Builder
+	out.WriteString("apiVersion: v1\nkind: List\nitems:\n")
+	items := strings.Split(string(b), "\n- apiVersion: ")
+	for _, it := range items[1:] {
+		if i := strings.Index(it, "\n  kind: "); i >= 0 {
+			kind := strings.TrimSpace(strings.SplitN(it[i+len("\n  kind: "):], "\n", 2)[0])
+			if keep[kind] {
+				out.WriteString("- apiVersion: " + strings.TrimRight(it, "\n") + "\n")
+			}
+		}
+	}
+	f := write(t, t.TempDir(), "short.yaml", out.String())
+	code, stdout, stderr := run(t, "", "run", "--from-file", f, "-o", "json", "--now", demoNow)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep audit.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	skipped := map[string]bool{}
+	for _, s := range rep.Skipped {
+		skipped[s.Rule] = true
+	}
+	for _, id := range []string{"csinode-driver-missing", "pvc-unused", "node-attach-limit"} {
+		if !skipped[id] {
+			t.Errorf("%s needs kinds the short dump lacks and must be skipped: %+v", id, rep.Skipped)
+		}
+	}
+	for _, fd := range rep.Findings {
+		if skipped[fd.RuleID] {
+			t.Errorf("skipped rule %s reported %s", fd.RuleID, fd.Object)
+		}
+	}
+	if len(rep.Findings) == 0 {
+		t.Error("rules that need only the dumped kinds must still run")
+	}
+}

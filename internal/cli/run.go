@@ -61,10 +61,11 @@ statefulsets,deployments,daemonsets,replicasets,jobs,cronjobs,resourcequotas,eve
 
 kubectl prints a kind with no objects as an empty, untyped List, so a dump cannot say
 "there are no CronJobs". A dump holding PersistentVolumes, PersistentVolumeClaims,
-StorageClasses, Nodes and Pods is taken as a full dump (made with the command above): a
-kind with no objects in it has none. In a partial dump (kubectl get pv,pvc), rules that
-need a kind it lacks are skipped and listed, never run on missing data; an empty typed
-list (kind: PodList, items: []) also says a kind was dumped.
+StorageClasses, Nodes, CSINodes, Pods, Deployments and DaemonSets is taken as a full dump
+(made with the command above): a kind with no objects in it has none. In a partial dump
+(kubectl get pv,pvc), rules that need a kind it lacks are skipped and listed, never run
+on missing data; an empty typed list (kind: PodList, items: []) also says a kind was
+dumped.
 
 ` + exitCodesHelp,
 		Example: `  auditor run
@@ -153,7 +154,7 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 			return &exitError{code: ExitError, err: err}
 		}
 		if !stats.Complete {
-			fmt.Fprintln(progress, "Partial dump (not every one of pv, pvc, storageclasses, nodes, pods has objects): rules needing a kind it lacks are skipped")
+			fmt.Fprintln(progress, "Partial dump (not all of pv, pvc, storageclasses, nodes, csinodes, pods, deployments, daemonsets have objects): rules needing a kind it lacks are skipped")
 		}
 		if len(stats.Ignored) > 0 {
 			fmt.Fprintf(progress, "Ignored %s (the auditor does not read those kinds)\n", describeIgnored(stats.Ignored))

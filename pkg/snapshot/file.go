@@ -54,10 +54,14 @@ type FileStats struct {
 	Complete bool
 }
 
-// fullDumpKinds are kinds every cluster with storage has objects of. A dump holding all of
-// them was made with the README's single kubectl command, so kinds it holds no object of
-// (kubectl prints an empty, untyped List for them) really have none.
-var fullDumpKinds = []Kind{PersistentVolumes, PersistentVolumeClaims, StorageClasses, Nodes, Pods}
+// fullDumpKinds are kinds every real cluster has objects of: storage, nodes with their
+// CSINodes (the kubelet creates one per node), pods, and the Deployments and DaemonSets of
+// its own add-ons (DNS, kube-proxy or the CNI). A dump holding all of them was made with
+// the README's single kubectl command, so a kind it holds no object of (kubectl prints an
+// empty, untyped List for it) really has none. A shorter dump (kubectl get
+// pv,pvc,sc,nodes,pods) stays partial: taking it for a full one would make every node look
+// CSINode-less and every claim of an undumped workload look unused.
+var fullDumpKinds = []Kind{PersistentVolumes, PersistentVolumeClaims, StorageClasses, Nodes, CSINodes, Pods, Deployments, DaemonSets}
 
 // completeIfFullDump marks every kind as read when the dump looks like a full dump, and
 // reports whether it did. A partial dump (kubectl get pv,pvc) stays partial: rules that

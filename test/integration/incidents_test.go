@@ -83,7 +83,7 @@ func TestIncidents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	env := &scenario.Env{CS: cp.Clientset(), Log: t.Logf}
-	if err := env.Classes(ctx); err != nil {
+	if err := env.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{"a-retain", "b-expand", "c-capacity", "d-drift", "e-ghost", "f-attach"} {

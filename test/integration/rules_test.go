@@ -29,7 +29,7 @@ func TestRulesLive(t *testing.T) {
 	defer cancel()
 	env := &scenario.Env{CS: cp.Clientset(), Log: t.Logf}
 	cs := env.CS
-	if err := env.Classes(ctx); err != nil {
+	if err := env.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const ns = "rules"

@@ -20,7 +20,7 @@ const (
 // Load builds every incident, leaving the Available-PV trap armed (the freed PV waits for
 // the StatefulSet's next scale-up), so `auditor run` shows all of them.
 func Load(ctx context.Context, e *Env) error {
-	if err := e.Classes(ctx); err != nil {
+	if err := e.Setup(ctx); err != nil {
 		return err
 	}
 	for _, ns := range []string{NSRetain, NSExpand, NSCapacity, NSDrift, NSGhost, NSAttach} {
