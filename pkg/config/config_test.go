@@ -1,6 +1,8 @@
 package config
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -9,17 +11,61 @@ import (
 	"github.com/storage-auditor/auditor/pkg/rules/catalog"
 )
 
+var update = flag.Bool("update", false, "regenerate the rules section of config/auditor.yaml")
+
+const exampleConfig = "../../config/auditor.yaml"
+
+// TestExampleRulesSection keeps the rules section of config/auditor.yaml generated from the
+// rules' own metadata (IDs, titles, param defaults and docs), so the example cannot drift
+// from the catalogue: run `go test ./pkg/config -update` after changing a rule.
+func TestExampleRulesSection(t *testing.T) {
+	b, err := os.ReadFile(exampleConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, _, ok := strings.Cut(string(b), "\nrules:\n")
+	if !ok {
+		t.Fatal("config/auditor.yaml has no rules: section")
+	}
+	want := head + "\nrules:\n" + rulesSection()
+	if *update {
+		if err := os.WriteFile(exampleConfig, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if string(b) != want {
+		t.Error("config/auditor.yaml's rules section is out of date: run go test ./pkg/config -update")
+	}
+}
+
+func rulesSection() string {
+	var b strings.Builder
+	for _, r := range catalog.All() {
+		fmt.Fprintf(&b, "  # %s (default %s)\n  %s:\n", r.Title, r.Severity, r.ID)
+		if len(r.Params) == 0 {
+			b.WriteString("    enabled: true\n")
+			continue
+		}
+		b.WriteString("    params:\n")
+		for _, p := range r.Params {
+			fmt.Fprintf(&b, "      %s: %s   # %s\n", p.Name, p.Default, p.Doc)
+		}
+	}
+	return b.String()
+}
+
 // TestExampleConfigIsValid keeps config/auditor.yaml loadable, and every rule and param it
 // documents real.
 func TestExampleConfigIsValid(t *testing.T) {
-	c, err := Load("../../config/auditor.yaml", catalog.All())
+	c, err := Load(exampleConfig, catalog.All())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.MinSeverity != audit.Info || c.FailOn != 0 || !c.FailOnSet {
 		t.Errorf("example config: %+v", c)
 	}
-	b, _ := os.ReadFile("../../config/auditor.yaml")
+	b, _ := os.ReadFile(exampleConfig)
 	for _, r := range catalog.All() {
 		if !strings.Contains(string(b), "  "+r.ID+":") {
 			t.Errorf("config/auditor.yaml does not show rule %s", r.ID)

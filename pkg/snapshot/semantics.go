@@ -119,9 +119,11 @@ var resizeConditions = []corev1.PersistentVolumeClaimConditionType{
 	corev1.PersistentVolumeClaimNodeResizeError,
 }
 
-// ResizeActivity reports whether anything shows a resize being worked on or pending:
-// a resize condition, an allocatedResourceStatuses entry, or a PV whose capacity is
-// already larger than the claim's status (the control plane finished, the node has not).
+// ResizeActivity reports whether the claim itself shows a resize being worked on, pending
+// or failing: a True resize condition (Resizing, FileSystemResizePending,
+// ControllerResizeError, NodeResizeError) or any status.allocatedResourceStatuses["storage"]
+// value. It looks at the claim only; callers that need the PV's capacity compare it
+// themselves.
 func ResizeActivity(pvc *corev1.PersistentVolumeClaim) bool {
 	for _, t := range resizeConditions {
 		if ClaimCondition(pvc, t) != nil {

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"sort"
 	"strings"
 	"time"
 
@@ -26,6 +27,44 @@ func DefaultClassAnnotationSet(sc *storagev1.StorageClass) string {
 	}
 	return ""
 }
+
+// DefaultStorageClasses returns the classes marked default (see DefaultClassAnnotationSet)
+// in the order the DefaultStorageClass admission plugin (1.26+) and the PV controller's
+// retroactive assignment prefer them: newest creationTimestamp first, ties by name. The
+// first one is the class a claim without storageClassName gets.
+func DefaultStorageClasses(classes []*storagev1.StorageClass) []*storagev1.StorageClass {
+	var defaults []*storagev1.StorageClass
+	for _, sc := range classes {
+		if DefaultClassAnnotationSet(sc) != "" {
+			defaults = append(defaults, sc)
+		}
+	}
+	sort.SliceStable(defaults, func(i, j int) bool {
+		a, b := defaults[i].CreationTimestamp.Time, defaults[j].CreationTimestamp.Time
+		if !a.Equal(b) {
+			return a.After(b)
+		}
+		return defaults[i].Name < defaults[j].Name
+	})
+	return defaults
+}
+
+// DefaultStorageClass returns the class a claim without storageClassName gets, or nil
+// when no class is marked default.
+func DefaultStorageClass(classes []*storagev1.StorageClass) *storagev1.StorageClass {
+	if d := DefaultStorageClasses(classes); len(d) > 0 {
+		return d[0]
+	}
+	return nil
+}
+
+// ProvisionedByAnnotation is set on a PV by the provisioner that created it (in-tree or
+// CSI external-provisioner); PVs created by hand do not carry it.
+const ProvisionedByAnnotation = "pv.kubernetes.io/provisioned-by"
+
+// SelectedNodeAnnotation is set on a WaitForFirstConsumer claim by the scheduler once it
+// has picked a node for a pod using it: provisioning starts then.
+const SelectedNodeAnnotation = "volume.kubernetes.io/selected-node"
 
 // WaitForFirstConsumer reports whether sc delays binding until a pod uses the claim.
 func WaitForFirstConsumer(sc *storagev1.StorageClass) bool {

@@ -21,6 +21,7 @@ var pvAvailableUnreserved = &rules.Rule{
 	Severity: audit.Warning,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes, snapshot.PersistentVolumeClaims, snapshot.StatefulSets},
+	Optional: []snapshot.Kind{snapshot.StorageClasses},
 	Doc: `A PersistentVolume in phase **Available** with no ` + "`claimRef`" + ` and reclaim policy
 ` + "`Retain`" + ` is free for *any* claim. The PV controller prefers an existing matching PV over
 provisioning a new one, so the next claim with the same StorageClass, a request the PV can
@@ -29,7 +30,12 @@ it** — for example ` + "`data-web-5`" + ` after a StatefulSet scales up. This 
 someone "frees" a Released PV by removing its whole ` + "`claimRef`" + `.
 
 The finding is **critical** when a Pending claim, or a StatefulSet's volumeClaimTemplate
-(its next scale-up), would bind the PV right now; the details name it.
+(its next scale-up), would bind the PV right now; the details name it. A claim or template
+that names no StorageClass at all gets the default class (the newest class marked
+` + "`storageclass.kubernetes.io/is-default-class: \"true\"`" + `, as admission and, since 1.28, the PV
+controller assign it), so it is matched against PVs of that class; only when no class is
+marked default does it match PVs without a class. When StorageClasses could not be read,
+such claims and templates are not counted as takers (the PV is still reported, as a warning).
 
 Not reported: a PV whose ` + "`claimRef`" + ` names a claim but has no UID (pre-bound, reserved
 for that claim only), and PVs still in phase ` + "`Pending`" + `.
@@ -95,8 +101,25 @@ type pvTakers struct {
 
 func newPVTakers(snap *snapshot.Snapshot) *pvTakers {
 	t := &pvTakers{snap: snap, byKey: map[takerKey][]*pvTaker{}}
+	// A claim or template without storageClassName gets the default class (admission;
+	// retroactively for Pending claims since 1.28); only with no default does it keep
+	// matching PVs of class "". Without StorageClasses we cannot tell: such takers are left
+	// out rather than guessed.
+	defaultClass, defaultKnown := "", snap.Loaded(snapshot.StorageClasses)
+	if sc := snapshot.DefaultStorageClass(snap.StorageClasses); defaultKnown && sc != nil {
+		defaultClass = sc.Name
+	}
 	n := 0
-	add := func(class string, spec *corev1.PersistentVolumeClaimSpec, req resource.Quantity, tk *pvTaker) {
+	add := func(pvc *corev1.PersistentVolumeClaim, tk *pvTaker) {
+		class, set := snapshot.ClaimClassSet(pvc)
+		if !set {
+			if !defaultKnown {
+				return
+			}
+			class = defaultClass
+		}
+		spec := &pvc.Spec
+		req, _ := snapshot.ClaimRequest(pvc)
 		tk.order, n = n, n+1
 		tk.request, tk.modes = req, spec.AccessModes
 		if spec.Selector != nil {
@@ -111,15 +134,13 @@ func newPVTakers(snap *snapshot.Snapshot) *pvTakers {
 	}
 	for _, pvc := range snap.PersistentVolumeClaims {
 		if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.VolumeName == "" && pvc.DeletionTimestamp == nil {
-			req, _ := snapshot.ClaimRequest(pvc)
-			add(snapshot.ClaimClass(pvc), &pvc.Spec, req, &pvTaker{desc: "pending claim " + pvc.Namespace + "/" + pvc.Name})
+			add(pvc, &pvTaker{desc: "pending claim " + pvc.Namespace + "/" + pvc.Name})
 		}
 	}
 	for _, st := range snap.StatefulSets {
 		for i := range st.Spec.VolumeClaimTemplates {
 			tpl := &st.Spec.VolumeClaimTemplates[i]
-			req, _ := snapshot.ClaimRequest(tpl)
-			add(snapshot.ClaimClass(tpl), &tpl.Spec, req, &pvTaker{st: st, tpl: tpl.Name})
+			add(tpl, &pvTaker{st: st, tpl: tpl.Name})
 		}
 	}
 	for _, l := range t.byKey {

@@ -8,6 +8,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -16,9 +17,19 @@ import (
 )
 
 // takersScan is the definition pvTakers implements with an index: every Pending claim,
-// then every StatefulSet template, compared with the PV one by one.
+// then every StatefulSet template, compared with the PV one by one. A claim without class
+// has the default class's (none: ""), and is no taker when StorageClasses were not read.
 func takersScan(snap *snapshot.Snapshot, pv *corev1.PersistentVolume) []string {
-	matches := func(class string, request resource.Quantity, spec *corev1.PersistentVolumeClaimSpec) bool {
+	matches := func(c *corev1.PersistentVolumeClaim, request resource.Quantity, spec *corev1.PersistentVolumeClaimSpec) bool {
+		class, set := snapshot.ClaimClassSet(c)
+		if !set {
+			if !snap.Loaded(snapshot.StorageClasses) {
+				return false
+			}
+			if d := snapshot.DefaultStorageClass(snap.StorageClasses); d != nil {
+				class = d.Name
+			}
+		}
 		if pv.Spec.StorageClassName != class {
 			return false
 		}
@@ -39,14 +50,14 @@ func takersScan(snap *snapshot.Snapshot, pv *corev1.PersistentVolume) []string {
 	for _, pvc := range snap.PersistentVolumeClaims {
 		req, _ := snapshot.ClaimRequest(pvc)
 		if pvc.Status.Phase == corev1.ClaimPending && pvc.Spec.VolumeName == "" && pvc.DeletionTimestamp == nil &&
-			matches(snapshot.ClaimClass(pvc), req, &pvc.Spec) {
+			matches(pvc, req, &pvc.Spec) {
 			out = append(out, "pending claim "+pvc.Namespace+"/"+pvc.Name)
 		}
 	}
 	for _, st := range snap.StatefulSets {
 		for _, tpl := range st.Spec.VolumeClaimTemplates {
 			req, _ := snapshot.ClaimRequest(&tpl)
-			if matches(snapshot.ClaimClass(&tpl), req, &tpl.Spec) {
+			if matches(&tpl, req, &tpl.Spec) {
 				next := snapshot.OrdinalStart(st) + snapshot.Replicas(st)
 				for snap.PVC(st.Namespace, fmt.Sprintf("%s-%s-%d", tpl.Name, st.Name, next)) != nil {
 					next++
@@ -109,6 +120,19 @@ func TestPVTakersMatchScan(t *testing.T) {
 	compared, matched := 0, 0
 	for round := 0; round < 100; round++ {
 		snap := snapshot.New("test")
+		// StorageClasses: not read, read without a default, or read with one or two
+		// defaults (the newer wins) — claims without class follow them.
+		if sc := r.IntN(4); sc > 0 {
+			snap.MarkPresent(snapshot.StorageClasses)
+			for i, name := range []string{"a", "b"} {
+				c := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: name,
+					CreationTimestamp: metav1.Unix(int64(1000+r.IntN(2)*i), 0)}}
+				if sc == 2 && i == 0 || sc == 3 {
+					c.Annotations = map[string]string{snapshot.DefaultClassAnnotation: "true"}
+				}
+				snap.Add(c)
+			}
+		}
 		for i := 0; i < 30; i++ {
 			pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: fmt.Sprintf("claim-%d", i)}, Spec: spec()}
 			pvc.Status.Phase = corev1.ClaimPending

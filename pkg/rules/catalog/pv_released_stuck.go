@@ -27,6 +27,15 @@ credentials lost permission, or the cloud refuses (disk still attached, snapshot
 dependency). The PV controller records ` + "`VolumeFailedDelete`" + ` events with the reason; the
 finding includes the latest one.
 
+The time a PV became Released is ` + "`status.lastPhaseTransitionTime`" + ` (Kubernetes 1.29+; it stays unset
+on PVs that have not changed phase since the feature was turned on). Without it the only date is
+the PV's ` + "`creationTimestamp`" + `, which says nothing about when the claim went away: a PV released
+seconds ago by a normal, working delete would look months overdue. So on clusters that do not
+record the phase transition time, only PVs with a failure event (` + "`VolumeFailedDelete`" + ` or
+` + "`VolumeFailedRecycle`" + `) are reported, and their age is given as "at most" (since creation).
+Events expire (default 1h), but the PV controller keeps retrying a failing delete and keeps
+emitting them.
+
 **Why it matters.** The disk keeps costing money and the deleter keeps retrying.
 
 **How to fix by hand.**
@@ -48,17 +57,29 @@ finding includes the latest one.
 			if age.Duration(p.Now) < grace {
 				continue
 			}
+			// Without lastPhaseTransitionTime the age is the PV's creation: an upper bound
+			// that says nothing about when it was released, so only a failure event counts.
+			t := pv.Status.LastPhaseTransitionTime
+			fromCreation := t == nil || t.IsZero()
 			d := pvDetails(pv)
 			addAge(d, "releasedFor", age, p.Now)
 			d["grace"] = grace.String()
 			why := "no VolumeFailedDelete event is left to say why"
-			if e := eventDetail(d, p.Snapshot.EventsFor("PersistentVolume", "", pv.Name, string(pv.UID)), "VolumeFailedDelete", "VolumeFailedRecycle"); e != nil {
+			e := eventDetail(d, p.Snapshot.EventsFor("PersistentVolume", "", pv.Name, string(pv.UID)), "VolumeFailedDelete", "VolumeFailedRecycle")
+			if e != nil {
 				why = "last error: " + e.Message
+			}
+			releasedFor := d["releasedFor"]
+			if fromCreation {
+				if e == nil {
+					continue
+				}
+				releasedFor = "at most " + releasedFor + " (the cluster did not record when it was released; this is the PV's age)"
 			}
 			p.Report(audit.Finding{
 				Object: rules.Ref(snapshot.PersistentVolumes, pv),
 				Message: fmt.Sprintf("PV %s (%s) has been Released for %s but reclaim policy %s should have removed it: deletion is failing (%s); check the provisioner's logs and the disk in the cloud",
-					pv.Name, d["capacity"], d["releasedFor"], policy, why),
+					pv.Name, d["capacity"], releasedFor, policy, why),
 				Details: d,
 			})
 		}

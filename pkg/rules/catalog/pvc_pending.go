@@ -29,8 +29,13 @@ static PV matches. The PV controller and the provisioner record ` + "`Provisioni
 ` + "`FailedBinding`" + ` events; the finding quotes the latest one.
 
 Not reported: claims of a class with ` + "`volumeBindingMode: WaitForFirstConsumer`" + ` that no
-(non-terminated) pod uses yet — they are *meant* to wait. Once a pod uses such a claim the
-grace period counts from the oldest such pod's creation. When pods could not be read,
+scheduled pod uses yet — they are *meant* to wait. Such a claim is judged once provisioning
+has started: a (non-terminated) pod using it has a node (` + "`spec.nodeName`" + `), the scheduler has
+picked one (annotation ` + "`volume.kubernetes.io/selected-node`" + ` on the claim), or a
+` + "`ProvisioningFailed`" + ` event is left on the claim. Pods that use it but cannot be scheduled at
+all (CPU, taints, affinity: see their ` + "`FailedScheduling`" + ` events; the claim shows
+` + "`WaitForPodScheduled`" + `) are a scheduling problem, not a storage one. Once judged, the grace
+period counts from the oldest such pod's creation. When pods could not be read,
 WaitForFirstConsumer claims are not judged at all.
 
 **Why it matters.** Every pod using the claim stays Pending; a StatefulSet stops rolling out.
@@ -66,6 +71,13 @@ WaitForFirstConsumer claims are not judged at all.
 				if !snap.Loaded(snapshot.Pods) || len(consumers) == 0 {
 					continue // waiting for its first pod, as designed (or we cannot tell)
 				}
+				// Provisioning starts once the scheduler picks a node (it sets the
+				// selected-node annotation). Consumers that are all unscheduled, with no
+				// node selected and no failed provisioning attempt on record, wait for CPU,
+				// taints, affinity…: a scheduling problem, not a storage one.
+				if !wffcProvisioningStarted(snap, pvc, consumers) {
+					continue
+				}
 				// Provisioning starts when the first consumer is scheduled: count from the
 				// oldest consumer if it is younger than the claim.
 				first := consumers[0]
@@ -87,6 +99,9 @@ WaitForFirstConsumer claims are not judged at all.
 			d["grace"] = grace.String()
 			if len(consumers) > 0 {
 				d["usedBy"] = podNameList(consumers)
+			}
+			if n := pvc.Annotations[snapshot.SelectedNodeAnnotation]; n != "" {
+				d["selectedNode"] = n
 			}
 			if sc != nil {
 				d["provisioner"] = sc.Provisioner
@@ -121,4 +136,24 @@ WaitForFirstConsumer claims are not judged at all.
 		}
 		return nil
 	},
+}
+
+// wffcProvisioningStarted reports whether provisioning of a WaitForFirstConsumer claim has
+// begun: a consumer pod has a node, the scheduler selected one for the claim, or a
+// provisioner recorded a failed attempt.
+func wffcProvisioningStarted(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, consumers []*corev1.Pod) bool {
+	if pvc.Annotations[snapshot.SelectedNodeAnnotation] != "" {
+		return true
+	}
+	for _, pod := range consumers {
+		if pod.Spec.NodeName != "" {
+			return true
+		}
+	}
+	for _, e := range snap.EventsFor("PersistentVolumeClaim", pvc.Namespace, pvc.Name, string(pvc.UID)) {
+		if e.Reason == "ProvisioningFailed" {
+			return true
+		}
+	}
+	return false
 }

@@ -19,21 +19,23 @@ var pvcResizeStuck = &rules.Rule{
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims},
 	Optional: []snapshot.Kind{snapshot.Pods, snapshot.Events},
 	Params: []rules.Param{{Name: "grace", Type: rules.Duration, Default: "30m",
-		Doc: "how long a resize may stay in progress, or a file system resize pending under a running pod, before it is reported"}},
+		Doc: "how long a resize may stay in progress, keep failing with an error that is retried, or leave a file system resize pending under a running pod, before it is reported"}},
 	Doc: `An expansion was picked up (by the CSI external-resizer, the in-tree expand controller or
 the kubelet) and does not complete. What the claim shows:
 
 | state | severity |
 |---|---|
 | ` + "`status.allocatedResourceStatuses.storage`" + ` = ` + "`ControllerResizeInfeasible`" + ` / ` + "`NodeResizeInfeasible`" + ` (1.31+), ` + "`ControllerResizeFailed`" + ` / ` + "`NodeResizeFailed`" + ` (1.28–1.30): the backend refused for good, nothing retries | critical |
-| condition ` + "`ControllerResizeError`" + ` or ` + "`NodeResizeError`" + `: failing, retried with back-off | warning |
+| condition ` + "`ControllerResizeError`" + ` or ` + "`NodeResizeError`" + ` (status still ` + "`...InProgress`" + `): failing, retried with back-off, for longer than the grace period counted from the condition's ` + "`lastTransitionTime`" + ` | warning |
 | ` + "`ControllerResizeInProgress`" + ` or condition ` + "`Resizing`" + ` for longer than the grace period (default 30m) | warning |
 | condition ` + "`FileSystemResizePending`" + ` or ` + "`NodeResizePending`" + `/` + "`NodeResizeInProgress`" + ` while a running pod uses the claim, for longer than the grace period (counted from the later of the condition and the pod's start) | warning |
 
-Not reported: ` + "`FileSystemResizePending`" + ` on a claim that no running pod uses — the control plane is
-done and the kubelet finishes when a pod mounts the volume (start or restart a pod to finish);
-a resize whose capacity already reaches the request without an error or terminal state
-(leftovers); unknown status values.
+Not reported: a ` + "`ControllerResizeError`" + `/` + "`NodeResizeError`" + ` younger than the grace period while the
+resize is still retried — the condition appears on the first failed try, and transient errors
+(throttling, a busy volume) clear on a retry; ` + "`FileSystemResizePending`" + ` on a claim that no
+running pod uses — the control plane is done and the kubelet finishes when a pod mounts the
+volume (start or restart a pod to finish); a resize whose capacity already reaches the
+request without an error or terminal state (leftovers); unknown status values.
 
 **Limitation.** Clusters before 1.28 with ` + "`RecoverVolumeExpansionFailure`" + ` on reported
 ` + "`status.resizeStatus`" + ` (` + "`ControllerExpansionFailed`" + `, ` + "`NodeExpansionFailed`" + `…). The Kubernetes API types
@@ -91,12 +93,17 @@ the claim is read; on such clusters the rule relies on the conditions only.
 				age := resizeStartAge(pvc, evs)
 				if errCond != nil {
 					state = string(errCond.Type)
+					if !errCond.LastTransitionTime.IsZero() {
+						age = snapshot.Age{Since: errCond.LastTransitionTime.Time, Source: "status.conditions[" + state + "].lastTransitionTime"}
+					}
+					// The error condition appears on the first failed try and the resize
+					// is retried: give it the grace period. Terminal states do not wait.
+					if !terminal && age.Duration(p.Now) < grace {
+						continue
+					}
 					d["condition"] = state
 					if m := strings.TrimSpace(errCond.Message); m != "" {
 						d["conditionMessage"] = m
-					}
-					if !errCond.LastTransitionTime.IsZero() {
-						age = snapshot.Age{Since: errCond.LastTransitionTime.Time, Source: "status.conditions[" + state + "].lastTransitionTime"}
 					}
 				}
 				eventDetail(d, evs, "VolumeResizeFailed", "FileSystemResizeFailed")

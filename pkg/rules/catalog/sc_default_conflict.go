@@ -2,11 +2,8 @@ package catalog
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
-
-	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
@@ -36,23 +33,11 @@ the default:
 (use the beta annotation's name if that is the one set). If a Helm chart or the cloud's
 addon manager owns the class, change it there or the mark comes back.`,
 	Check: func(p *rules.Pass) error {
-		var defaults []*storagev1.StorageClass
-		for _, sc := range p.Snapshot.StorageClasses {
-			if snapshot.DefaultClassAnnotationSet(sc) != "" {
-				defaults = append(defaults, sc)
-			}
-		}
+		// In the admission plugin's order (1.26+): newest creationTimestamp, then name.
+		defaults := snapshot.DefaultStorageClasses(p.Snapshot.StorageClasses)
 		if len(defaults) < 2 {
 			return nil
 		}
-		// The admission plugin's choice (1.26+): newest creationTimestamp, then name.
-		sort.SliceStable(defaults, func(i, j int) bool {
-			a, b := defaults[i].CreationTimestamp.Time, defaults[j].CreationTimestamp.Time
-			if !a.Equal(b) {
-				return a.After(b)
-			}
-			return defaults[i].Name < defaults[j].Name
-		})
 		winner := defaults[0]
 		names := make([]string, len(defaults))
 		for i, sc := range defaults {

@@ -17,7 +17,7 @@ var scMissing = &rules.Rule{
 	Title:    "Claim or StatefulSet template names a StorageClass that does not exist",
 	Severity: audit.Critical,
 	Category: rules.Configuration,
-	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.StorageClasses},
+	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.StorageClasses, snapshot.PersistentVolumes},
 	Optional: []snapshot.Kind{snapshot.StatefulSets},
 	Doc: `A claim's ` + "`spec.storageClassName`" + ` (or the legacy
 ` + "`volume.beta.kubernetes.io/storage-class`" + ` annotation), or a StatefulSet
@@ -33,8 +33,13 @@ Severity:
   look the class up), and for a StatefulSet whose current claims all exist (the next
   scale-up, or a replica whose claim is deleted, hangs).
 
-Not reported: ` + "`storageClassName: \"\"`" + ` (static binding to a PV without class), and claims or
-templates that name no class at all (they get the default class).
+Not reported: ` + "`storageClassName: \"\"`" + ` (static binding to a PV without class), claims or
+templates that name no class at all (they get the default class), and class names used only
+as labels for static binding: a name that a PersistentVolume created by hand (one without
+the ` + "`pv.kubernetes.io/provisioned-by`" + ` annotation) also carries, such as the common
+` + "`storageClassName: manual`" + `. The PV controller binds such claims to those PVs without
+looking the class up. A name carried only by dynamically provisioned PVs is still reported:
+their class existed and was deleted.
 
 **How to fix by hand.**
 - See which classes exist: ` + "`kubectl get storageclass`" + `.
@@ -51,13 +56,21 @@ templates that name no class at all (they get the default class).
 			existing = append(existing, sc.Name)
 		}
 		sort.Strings(existing)
+		// Class names carried by hand-made PVs are static-binding placeholders, not
+		// missing classes. Provisioned PVs do not count: their class was real once.
+		placeholder := map[string]bool{}
+		for _, pv := range snap.PersistentVolumes {
+			if _, provisioned := pv.Annotations[snapshot.ProvisionedByAnnotation]; !provisioned && pv.Spec.StorageClassName != "" {
+				placeholder[pv.Spec.StorageClassName] = true
+			}
+		}
 		existingClasses := strings.Join(existing, ", ")
 		if existingClasses == "" {
 			existingClasses = "none"
 		}
 		for _, pvc := range snap.PersistentVolumeClaims {
 			class, _ := snapshot.ClaimClassSet(pvc)
-			if class == "" || snap.StorageClass(class) != nil || pvc.DeletionTimestamp != nil {
+			if class == "" || snap.StorageClass(class) != nil || placeholder[class] || pvc.DeletionTimestamp != nil {
 				continue
 			}
 			d := claimFacts(pvc)
@@ -80,7 +93,7 @@ templates that name no class at all (they get the default class).
 			for i := range st.Spec.VolumeClaimTemplates {
 				tpl := &st.Spec.VolumeClaimTemplates[i]
 				class, _ := snapshot.ClaimClassSet(tpl)
-				if class == "" || snap.StorageClass(class) != nil {
+				if class == "" || snap.StorageClass(class) != nil || placeholder[class] {
 					continue
 				}
 				d := map[string]string{
