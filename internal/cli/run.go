@@ -35,6 +35,7 @@ type runOptions struct {
 	timeout      time.Duration
 	debugTimings bool
 	now          string
+	progressLine bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -139,6 +140,9 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 		}
 	}
 	progress := progressWriter(stderr)
+	// The live progress line is redrawn in place: only for people reading a table on a
+	// terminal, never on pipes or when a document is being written.
+	o.progressLine = progress != io.Discard && format == report.Table
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -212,7 +216,16 @@ func (o *runOptions) loadLive(ctx context.Context, progress io.Writer) (*snapsho
 		return nil, fmt.Errorf("building a client for %s: %w", cfg.Host, err)
 	}
 	fmt.Fprintf(progress, "Reading cluster %s (%s)...\n", name, cfg.Host)
-	snap, err := live.Load(ctx, cs, name, live.Options{Namespaces: o.kube.namespaces})
+	lopts := live.Options{Namespaces: o.kube.namespaces}
+	if o.progressLine {
+		lopts.Progress = func(done, total, objects int) {
+			fmt.Fprintf(progress, "\r\x1b[KReading %s: %d/%d lists, %d objects", name, done, total, objects)
+		}
+	}
+	snap, err := live.Load(ctx, cs, name, lopts)
+	if o.progressLine {
+		fmt.Fprint(progress, "\r\x1b[K")
+	}
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("reading cluster %s (%s) took longer than --timeout %s: %v", name, cfg.Host, o.timeout, err)

@@ -175,12 +175,9 @@ type Key = types.NamespacedName
 func KeyOf(obj metav1.Object) Key { return Key{Namespace: obj.GetNamespace(), Name: obj.GetName()} }
 
 // Add stores obj in the snapshot. It returns false for kinds the snapshot does not hold
-// and for events whose reason no rule reads. Managed fields are dropped: nothing reads them
-// and they are often half of an object's size.
+// and for events whose reason no rule reads. Fields no rule reads are dropped first (Trim).
 func (s *Snapshot) Add(obj any) bool {
-	if m, ok := obj.(metav1.Object); ok {
-		m.SetManagedFields(nil)
-	}
+	Trim(obj)
 	switch o := obj.(type) {
 	case *corev1.PersistentVolume:
 		s.PersistentVolumes = append(s.PersistentVolumes, o)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,8 +29,9 @@ type Options struct {
 	PageSize int64
 	// Parallel is how many LISTs run at once; 0 means 4.
 	Parallel int
-	// Progress, if set, is called after each kind is read.
-	Progress func(kind snapshot.Kind, n int)
+	// Progress, if set, is called as pages arrive (from several goroutines, one call at
+	// a time) with how many LISTs have finished and how many objects were read so far.
+	Progress func(done, total, objects int)
 }
 
 // LeaseNamespace is where resizer leader-election Leases are looked for.
@@ -57,6 +59,7 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	}
 	jobs := listJobs(cs, opts)
 	results := make([]result, len(jobs))
+	prog := newProgress(opts.Progress, len(jobs))
 	sem := make(chan struct{}, opts.Parallel)
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
@@ -72,8 +75,9 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 				return
 			}
 			defer func() { <-sem }()
-			objs, err := listAll(ctx, j.list, opts.PageSize)
+			objs, err := listAll(ctx, j.list, opts.PageSize, prog.object)
 			results[i] = result{kind: j.kind, objs: objs, err: err}
+			prog.listDone()
 			if err != nil && !tolerable(err) {
 				cancel() // fail fast: the audit cannot complete
 			}
@@ -81,16 +85,13 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	}
 	wg.Wait()
 
-	counts := map[snapshot.Kind]int{}
 	var firstErr error
 	for _, r := range results {
 		switch {
 		case r.err == nil:
 			s.MarkPresent(r.kind)
 			for _, o := range r.objs {
-				if s.Add(o) {
-					counts[r.kind]++
-				}
+				s.Add(o)
 			}
 		case tolerable(r.err):
 			if s.Unreadable(r.kind) == "" {
@@ -102,11 +103,6 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	}
 	if firstErr != nil {
 		return nil, firstErr
-	}
-	if opts.Progress != nil {
-		for _, k := range snapshot.AllKinds {
-			opts.Progress(k, counts[k])
-		}
 	}
 	s.Index()
 	return s, nil
@@ -233,19 +229,61 @@ func listJobs(cs kubernetes.Interface, opts Options) []job {
 	return jobs
 }
 
-// listAll pages through one LIST and returns its items. The pager falls back to a full
-// list if a continue token expires mid-way.
-func listAll(ctx context.Context, list listFunc, pageSize int64) ([]runtime.Object, error) {
+// listAll pages through one LIST and returns its items, each trimmed as it arrives so
+// the fields no rule reads are garbage before the next page is decoded. The pager falls
+// back to a full list if a continue token expires mid-way.
+func listAll(ctx context.Context, list listFunc, pageSize int64, seen func()) ([]runtime.Object, error) {
 	p := pager.New(pager.SimplePageFunc(func(o metav1.ListOptions) (runtime.Object, error) {
 		return list(ctx, o)
 	}))
 	p.PageSize = pageSize
 	var out []runtime.Object
 	err := p.EachListItem(ctx, metav1.ListOptions{}, func(obj runtime.Object) error {
+		snapshot.Trim(obj)
 		out = append(out, obj)
+		seen()
 		return nil
 	})
 	return out, err
+}
+
+// progress counts objects and finished LISTs for Options.Progress; the callback is
+// serialised and rate-limited so a terminal line is redrawn at most every 100ms.
+type progress struct {
+	mu      sync.Mutex
+	report  func(done, total, objects int)
+	total   int
+	done    int
+	objects int
+	last    time.Time
+}
+
+func newProgress(report func(done, total, objects int), total int) *progress {
+	return &progress{report: report, total: total}
+}
+
+func (p *progress) object() {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.objects++
+	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
+		p.last = now
+		p.report(p.done, p.total, p.objects)
+	}
+}
+
+func (p *progress) listDone() {
+	if p.report == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	p.last = time.Now()
+	p.report(p.done, p.total, p.objects)
 }
 
 // Config tunes a rest.Config for auditing: protobuf on the wire (about half the bytes and
