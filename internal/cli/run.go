@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +36,7 @@ type runOptions struct {
 	failOn       string
 	timeout      time.Duration
 	debugTimings bool
+	memProfile   string
 	now          string
 	progressLine bool
 }
@@ -89,6 +92,8 @@ dumped.
 	f.StringVar(&o.failOn, "fail-on", "", "exit 1 when a finding is at or above: none, info, warning or critical (default none)")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up reading the cluster after this long")
 	f.BoolVar(&o.debugTimings, "debug-timings", false, "print load and per-rule timings to stderr")
+	f.StringVar(&o.memProfile, "debug-memprofile", "", "write a heap profile to this file once the cluster is read (for go tool pprof)")
+	_ = f.MarkHidden("debug-memprofile")
 	f.StringVar(&o.now, "now", "", "evaluate ages as if it were this RFC 3339 time (reproducible reports of old dumps)")
 	_ = f.MarkHidden("now")
 	return cmd
@@ -170,6 +175,11 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 		}
 	}
 	loaded := time.Since(start)
+	if o.memProfile != "" {
+		if err := writeHeapProfile(o.memProfile); err != nil {
+			return &exitError{code: ExitError, err: err}
+		}
+	}
 	fmt.Fprintf(progress, "Read %s in %s\n", orNothing(snap.String()), loaded.Round(time.Millisecond))
 
 	res, err := eng.Run(ctx, snap, settings, now)
@@ -262,4 +272,14 @@ func progressWriter(stderr io.Writer) io.Writer {
 		return stderr
 	}
 	return io.Discard
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--debug-memprofile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC()
+	return pprof.WriteHeapProfile(f)
 }

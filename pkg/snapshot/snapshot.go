@@ -225,6 +225,18 @@ func (s *Snapshot) Add(obj any) bool {
 	return true
 }
 
+// Keeps reports whether Add would keep obj: false for events of reasons no rule reads and
+// for Leases other than external-resizer ones. Loaders use it to drop such objects early.
+func Keeps(obj any) bool {
+	switch o := obj.(type) {
+	case *corev1.Event:
+		return StorageEventReasons[o.Reason]
+	case *coordinationv1.Lease:
+		return strings.HasPrefix(o.Name, ResizerLeasePrefix)
+	}
+	return KindOf(obj) != ""
+}
+
 // KindOf returns the snapshot kind of obj, or "" if the snapshot does not hold it.
 func KindOf(obj any) Kind {
 	switch obj.(type) {

@@ -58,16 +58,15 @@ func trimPodSpec(s *corev1.PodSpec) {
 	s.EphemeralContainers = nil
 	s.Affinity, s.Tolerations, s.TopologySpreadConstraints = nil, nil, nil
 	s.SecurityContext, s.ImagePullSecrets, s.HostAliases, s.ReadinessGates = nil, nil, nil, nil
-	vols := s.Volumes[:0]
+	// A new slice: reusing the old backing array would keep the dropped volumes (and
+	// their projected/configMap sources) reachable beyond len.
+	var vols []corev1.Volume
 	for _, v := range s.Volumes {
 		switch {
 		case v.PersistentVolumeClaim != nil, v.Ephemeral != nil, v.HostPath != nil, v.CSI != nil:
 			vols = append(vols, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
 				PersistentVolumeClaim: v.PersistentVolumeClaim, Ephemeral: v.Ephemeral, HostPath: v.HostPath, CSI: v.CSI}})
 		}
-	}
-	if len(vols) == 0 {
-		vols = nil
 	}
 	s.Volumes = vols
 }
