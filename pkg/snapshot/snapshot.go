@@ -177,6 +177,9 @@ func KeyOf(obj metav1.Object) Key { return Key{Namespace: obj.GetNamespace(), Na
 // Add stores obj in the snapshot. It returns false for kinds the snapshot does not hold
 // and for events whose reason no rule reads. Fields no rule reads are dropped first (Trim).
 func (s *Snapshot) Add(obj any) bool {
+	if !Keeps(obj) {
+		return false
+	}
 	Trim(obj)
 	switch o := obj.(type) {
 	case *corev1.PersistentVolume:
@@ -210,14 +213,8 @@ func (s *Snapshot) Add(obj any) bool {
 	case *corev1.ResourceQuota:
 		s.ResourceQuotas = append(s.ResourceQuotas, o)
 	case *coordinationv1.Lease:
-		if !strings.HasPrefix(o.Name, ResizerLeasePrefix) {
-			return false
-		}
 		s.Leases = append(s.Leases, o)
 	case *corev1.Event:
-		if !StorageEventReasons[o.Reason] {
-			return false
-		}
 		s.Events = append(s.Events, o)
 	default:
 		return false
