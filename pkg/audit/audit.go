@@ -4,6 +4,8 @@
 package audit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -85,6 +87,18 @@ type Finding struct {
 	Object   ObjectRef         `json:"object"`
 	Message  string            `json:"message"`
 	Details  map[string]string `json:"details,omitempty"`
+	// Fingerprint identifies the problem across runs: the rule, the object's UID (or its
+	// reference when it has none) and Fact. The engine fills it in.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// FirstSeen is when an earlier run first reported this fingerprint (run-to-run state),
+	// or this run's time when it is new. Nil when the run kept no state.
+	FirstSeen *time.Time `json:"firstSeen,omitempty"`
+	// New is true when the previous run (with state) did not report this fingerprint.
+	New bool `json:"new,omitempty"`
+	// Fact is the value that makes this problem this problem (a requested size, a node
+	// name): when it changes, the finding is a new one. Rules set it; it is not part of
+	// the document, only of the fingerprint.
+	Fact string `json:"-"`
 }
 
 // Summary counts reported findings by severity, and the suppressed ones apart.
@@ -118,6 +132,21 @@ type Report struct {
 	Findings    []Finding    `json:"findings"`
 	Skipped     []Skipped    `json:"skipped"`
 	Unreadable  []Unreadable `json:"unreadable,omitempty"`
+	// Changes compares this run with the previous one; nil when no state was kept.
+	Changes *Changes `json:"changes,omitempty"`
+	// Resolved lists findings the previous run reported and this one did not (with state).
+	Resolved []Finding `json:"resolved,omitempty"`
+	// Cost is the monthly storage cost section; nil when it was not computed.
+	Cost *Cost `json:"cost,omitempty"`
+}
+
+// Changes summarises run-to-run state: how many findings are new since the previous run
+// and how many it reported that are now gone.
+type Changes struct {
+	// Since is the time of the previous run; zero on the first run with a fresh state.
+	Since    time.Time `json:"since,omitempty"`
+	New      int       `json:"new"`
+	Resolved int       `json:"resolved"`
 }
 
 const (
@@ -163,4 +192,17 @@ func (s Summary) AtLeast(min Severity) int {
 		n += s.Info
 	}
 	return n
+}
+
+// MakeFingerprint computes f's fingerprint: a short hash of the rule, the object (its UID
+// when known, so a re-created object with the same name is a new problem, else its
+// reference) and the rule's Fact. Severity and message are left out on purpose: an age
+// growing in the message or a severity escalating is the same problem, still open.
+func MakeFingerprint(f Finding) string {
+	id := f.Object.UID
+	if id == "" {
+		id = f.Object.String()
+	}
+	h := sha256.Sum256([]byte(f.RuleID + "\x00" + id + "\x00" + f.Fact))
+	return hex.EncodeToString(h[:8])
 }

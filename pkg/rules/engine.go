@@ -153,6 +153,7 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 			if rs.Severity != 0 {
 				fd.Severity = rs.Severity
 			}
+			fd.Fingerprint = audit.MakeFingerprint(fd)
 			switch f.verdict(fd) {
 			case keep:
 				rep.Findings = append(rep.Findings, fd)
