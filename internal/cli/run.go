@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"sort"
@@ -14,31 +15,18 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
-	"github.com/storage-auditor/auditor/pkg/config"
 	"github.com/storage-auditor/auditor/pkg/report"
 	"github.com/storage-auditor/auditor/pkg/rules"
-	"github.com/storage-auditor/auditor/pkg/rules/catalog"
-	"github.com/storage-auditor/auditor/pkg/snapshot"
-	"github.com/storage-auditor/auditor/pkg/snapshot/live"
 )
 
 type runOptions struct {
-	kube         kubeOptions
-	fromFile     string
+	auditFlags
 	output       string
-	configPath   string
-	rules        []string
-	minSeverity  string
-	failOn       string
-	timeout      time.Duration
+	outputFile   string
 	debugTimings bool
 	memProfile   string
-	now          string
-	progressLine bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -83,19 +71,13 @@ dumped.
 		},
 	}
 	f := cmd.Flags()
-	o.kube.addFlags(f)
-	f.StringVar(&o.fromFile, "from-file", "", "audit a dump instead of a live cluster: a file, a directory, or - for stdin")
+	o.addFlags(f)
+	o.addFailOn(f)
 	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
-	f.StringVar(&o.configPath, "config", "", "config file (see config/auditor.yaml for every option)")
-	f.StringSliceVar(&o.rules, "rules", nil, "run only these rule IDs (comma list or repeated); see `auditor rules list`")
-	f.StringVar(&o.minSeverity, "min-severity", "", "hide findings below this severity: info, warning or critical (default info)")
-	f.StringVar(&o.failOn, "fail-on", "", "exit 1 when a finding is at or above: none, info, warning or critical (default none)")
-	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up reading the cluster after this long")
+	f.StringVar(&o.outputFile, "output-file", "", "write the report to this file instead of stdout (replaced atomically: a failed run leaves the old report)")
 	f.BoolVar(&o.debugTimings, "debug-timings", false, "print load and per-rule timings to stderr")
 	f.StringVar(&o.memProfile, "debug-memprofile", "", "write a heap profile to this file once the cluster is read (for go tool pprof)")
 	_ = f.MarkHidden("debug-memprofile")
-	f.StringVar(&o.now, "now", "", "evaluate ages as if it were this RFC 3339 time (reproducible reports of old dumps)")
-	_ = f.MarkHidden("now")
 	return cmd
 }
 
@@ -104,103 +86,30 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return usageError("-o: %v", err)
 	}
-	eng, err := rules.NewEngine(catalog.All())
+	a, err := o.prepare(stdin)
 	if err != nil {
-		return &exitError{code: ExitError, err: err}
-	}
-	settings := rules.Settings{}
-	failOn := audit.Severity(0)
-	if o.configPath != "" {
-		cfg, err := config.Load(o.configPath, eng.Rules())
-		if err != nil {
-			return usageError("%v", err)
-		}
-		settings = cfg.Settings()
-		failOn = cfg.FailOn
-	}
-	if o.minSeverity != "" {
-		if settings.MinSeverity, err = audit.ParseSeverity(o.minSeverity); err != nil {
-			return usageError("--min-severity: %v", err)
-		}
-	}
-	if o.failOn != "" {
-		failOn = 0
-		if o.failOn != "none" {
-			if failOn, err = audit.ParseSeverity(o.failOn); err != nil {
-				return usageError("--fail-on: %v (or none)", err)
-			}
-		}
-	}
-	settings.Only = o.rules
-	if len(o.kube.namespaces) > 0 {
-		settings.IncludeNamespaces = o.kube.namespaces
-	}
-	if err := eng.CheckSettings(settings); err != nil {
-		return usageError("%v", err)
-	}
-	now := time.Now()
-	if o.now != "" {
-		if now, err = time.Parse(time.RFC3339, o.now); err != nil {
-			return usageError("--now: want an RFC 3339 time such as 2026-06-01T12:00:00Z")
-		}
+		return err
 	}
 	progress := progressWriter(stderr)
-	// The live progress line is redrawn in place: only for people reading a table on a
-	// terminal, never on pipes or when a document is being written.
-	o.progressLine = progress != io.Discard && format == report.Table
-
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	start := time.Now()
-	var snap *snapshot.Snapshot
-	if o.fromFile != "" {
-		if o.kube.kubeconfig != "" || o.kube.context != "" {
-			return usageError("--from-file audits a dump; --kubeconfig and --context do not apply")
-		}
-		var stats snapshot.FileStats
-		snap, stats, err = snapshot.LoadFiles(o.fromFile, stdin)
-		if err != nil {
-			return &exitError{code: ExitError, err: err}
-		}
-		if !stats.Complete {
-			fmt.Fprintln(progress, "Partial dump (not all of pv, pvc, storageclasses, nodes, csinodes, pods, deployments, daemonsets have objects): rules needing a kind it lacks are skipped")
-		}
-		if len(stats.Ignored) > 0 {
-			fmt.Fprintf(progress, "Ignored %s (the auditor does not read those kinds)\n", describeIgnored(stats.Ignored))
-		}
-	} else {
-		snap, err = o.loadLive(ctx, progress)
-		if err != nil {
-			return &exitError{code: ExitError, err: err}
-		}
-	}
-	loaded := time.Since(start)
-	if o.memProfile != "" {
-		if err := writeHeapProfile(o.memProfile); err != nil {
-			return &exitError{code: ExitError, err: err}
-		}
-	}
-	fmt.Fprintf(progress, "Read %s in %s\n", orNothing(snap.String()), loaded.Round(time.Millisecond))
-
-	res, err := eng.Run(ctx, snap, settings, now)
+	ar, err := a.audit(ctx, readOptions{
+		progress: progress,
+		// The live progress line is redrawn in place: only for people reading a table on
+		// a terminal, never on pipes or when a document is being written.
+		progressLine: progress != io.Discard && format == report.Table && o.outputFile == "",
+		memProfile:   o.memProfile,
+	})
 	if err != nil {
+		return err
+	}
+	res := ar.res
+	if o.debugTimings {
+		printTimings(stderr, ar.loaded, res.Timings)
+	}
+	if err := writeReport(stdout, o.outputFile, res.Report, format); err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
-	if o.debugTimings {
-		printTimings(stderr, loaded, res.Timings)
-	}
-	ropts := report.Options{}
-	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		ropts.Color = os.Getenv("NO_COLOR") == ""
-		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 40 {
-			ropts.Width = w
-		}
-	}
-	if err := report.Write(stdout, res.Report, format, ropts); err != nil {
-		return &exitError{code: ExitError, err: fmt.Errorf("writing the report: %w", err)}
-	}
 	switch {
-	case failOn != 0 && res.Report.Summary.AtLeast(failOn) > 0:
+	case a.failOn != 0 && res.Report.Summary.AtLeast(a.failOn) > 0:
 		return &exitError{code: ExitFindings}
 	case res.Partial:
 		return &exitError{code: ExitPartial}
@@ -208,41 +117,67 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	return nil
 }
 
+// writeReport renders rep to stdout, or to path (atomically) when one is given.
+func writeReport(stdout io.Writer, path string, rep *audit.Report, format report.Format) error {
+	if path == "" {
+		ropts := report.Options{}
+		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			ropts.Color = os.Getenv("NO_COLOR") == ""
+			if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 40 {
+				ropts.Width = w
+			}
+		}
+		if err := report.Write(stdout, rep, format, ropts); err != nil {
+			return fmt.Errorf("writing the report: %w", err)
+		}
+		return nil
+	}
+	return writeFileAtomic(path, func(w io.Writer) error { return report.Write(w, rep, format, report.Options{}) })
+}
+
+// writeFileAtomic writes through a temporary file in the same directory and renames it
+// over path, so a reader never sees half a report and a failure keeps the old one.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--output-file %s: %v", path, unwrapPathError(err))
+	}
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %v", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--output-file %s: %v", path, unwrapPathError(err))
+	}
+	return nil
+}
+
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}
+
 func orNothing(s string) string {
 	if s == "" {
 		return "no objects the auditor reads"
 	}
 	return s
-}
-
-func (o *runOptions) loadLive(ctx context.Context, progress io.Writer) (*snapshot.Snapshot, error) {
-	cfg, name, err := o.kube.restConfig()
-	if err != nil {
-		return nil, err
-	}
-	cfg = live.Config(cfg, o.kube.qps, o.kube.burst, version.Get().Version)
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("building a client for %s: %w", cfg.Host, err)
-	}
-	fmt.Fprintf(progress, "Reading cluster %s (%s)...\n", name, cfg.Host)
-	lopts := live.Options{Namespaces: o.kube.namespaces}
-	if o.progressLine {
-		lopts.Progress = func(done, total, objects int) {
-			fmt.Fprintf(progress, "\r\x1b[KReading %s: %d/%d lists, %d objects", name, done, total, objects)
-		}
-	}
-	snap, err := live.Load(ctx, cs, name, lopts)
-	if o.progressLine {
-		fmt.Fprint(progress, "\r\x1b[K")
-	}
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("reading cluster %s (%s) took longer than --timeout %s: %v", name, cfg.Host, o.timeout, err)
-		}
-		return nil, fmt.Errorf("reading cluster %s (%s): %v; check --kubeconfig/--context and that the API server is reachable", name, cfg.Host, err)
-	}
-	return snap, nil
 }
 
 func describeIgnored(m map[string]int) string {

@@ -26,6 +26,8 @@ type File struct {
 	FailOn     string                `yaml:"failOn"`
 	Namespaces Namespaces            `yaml:"namespaces"`
 	Rules      map[string]RuleConfig `yaml:"rules"`
+	Slack      Slack                 `yaml:"slack"`
+	State      State                 `yaml:"state"`
 }
 
 // Namespaces filters findings by namespace.
@@ -116,6 +118,9 @@ func Parse(path string, b []byte, known []*rules.Rule) (*Config, error) {
 				return nil, fmt.Errorf("%s: rules.%s.params.%s: %v", at("rules", id, "params", name), id, name, err)
 			}
 		}
+	}
+	if err := c.checkNotify(at); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -51,6 +51,9 @@ type Result struct {
 	// Partial is true when a kind was unreadable or a rule was skipped for an error.
 	Partial bool
 	Timings []Timing
+	// Ran lists the rules that ran to completion, in registry order: run-to-run state may
+	// only call a finding resolved when its rule ran (a skipped rule fixed nothing).
+	Ran []string
 }
 
 // Engine runs a fixed list of rules.
@@ -144,10 +147,12 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 			res.Partial = true
 			continue
 		}
+		valid := true
 		for _, fd := range found {
 			if err := validFinding(fd); err != nil {
 				rep.Skipped = append(rep.Skipped, audit.Skipped{Rule: r.ID, Reason: "reported an invalid finding: " + err.Error()})
 				res.Partial = true
+				valid = false
 				break
 			}
 			if rs.Severity != 0 {
@@ -161,6 +166,9 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 			case suppressed:
 				rep.Summary.Suppressed++
 			}
+		}
+		if valid {
+			res.Ran = append(res.Ran, r.ID)
 		}
 	}
 	Sort(rep.Findings)

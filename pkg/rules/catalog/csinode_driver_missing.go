@@ -89,7 +89,7 @@ A plugin that is restarting (rolling update of its DaemonSet) is briefly unregis
 					msg = fmt.Sprintf("node %s uses %d volume(s) of CSI driver %s but its CSINode has no entry for it: the driver's node plugin is not registered there, so these volumes cannot be mounted and the scheduler ignores the attach limit; check the driver's node DaemonSet pod on %s and its node-driver-registrar logs",
 						name, len(vols), driver, name)
 				}
-				p.Report(audit.Finding{Object: rules.Ref(snapshot.Nodes, node), Message: msg, Details: d})
+				p.Report(audit.Finding{Object: rules.Ref(snapshot.Nodes, node), Message: msg, Details: d, Fact: driver})
 			}
 		}
 		return nil

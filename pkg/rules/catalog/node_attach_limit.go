@@ -103,6 +103,7 @@ higher than the VM really allows, attachments fail with ` + "`FailedAttachVolume
 				p.Report(audit.Finding{
 					Severity: sev,
 					Object:   findingNodeRef(snap, node),
+					Fact:     driver, // one finding per driver on a node
 					Message: fmt.Sprintf("node %s uses %d of the %d volumes driver %s may attach (%s, CSINode allocatable.count): %s; spread volume-heavy pods with topologySpreadConstraints or anti-affinity, move some away, or use an instance type with more attach slots",
 						node, used, limit, driver, d["percent"], effect),
 					Details: d,

@@ -131,7 +131,7 @@ RWO volumes show ` + "`Multi-Attach error`" + `).
 				msg = fmt.Sprintf("pod %s/%s (owner %s) is bound to node %s, which no longer exists, and still holds its claims (%s); %s",
 					pod.Namespace, pod.Name, d["owner"], pod.Spec.NodeName, d["claims"], blocker)
 			}
-			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.Pods, pod), Message: msg, Details: d})
+			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.Pods, pod), Message: msg, Details: d, Fact: pod.Spec.NodeName})
 		}
 		return nil
 	},

@@ -65,6 +65,7 @@ capacity reports that read the PV are wrong too.
 			}
 			p.Report(audit.Finding{
 				Object: rules.Ref(snapshot.PersistentVolumes, pv),
+				Fact:   pvCap.String() + "!=" + claimCap.String(),
 				Message: fmt.Sprintf("PV %s says %s but its claim %s/%s has %s and no resize is in progress: the PV is %s than its claim (a hand edit or a lost status update), and editing a PV's capacity resizes nothing; check the disk's real size and set the PV's capacity to it (normally %s)%s",
 					pv.Name, pvCap.String(), pvc.Namespace, pvc.Name, claimCap.String(), relation, claimCap.String(), next),
 				Details: d,

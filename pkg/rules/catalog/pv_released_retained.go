@@ -48,6 +48,7 @@ To keep a Released PV on purpose, annotate it:
 			addAge(d, "releasedFor", age, p.Now)
 			p.Report(audit.Finding{
 				Object: rules.Ref(snapshot.PersistentVolumes, pv),
+				Fact:   d["formerClaim"], // released again by another claim: a new problem
 				Message: fmt.Sprintf("PV %s (%s) was released by claim %s %s ago and is kept by reclaim policy Retain: its data and cost remain; delete it once the data is no longer needed, or reserve it for a claim of the same name",
 					pv.Name, d["capacity"], d["formerClaim"], d["releasedFor"]),
 				Details: d,

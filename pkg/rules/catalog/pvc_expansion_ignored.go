@@ -148,6 +148,7 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 			}
 			p.Report(audit.Finding{
 				Object: rules.Ref(snapshot.PersistentVolumeClaims, pvc),
+				Fact:   d["request"], // a new request is a new expansion
 				Message: fmt.Sprintf("claim %s/%s asks for %s but has %s, and nothing has acted on it for %s%s: %s; %s",
 					pvc.Namespace, pvc.Name, d["request"], d["capacity"], d["waitingFor"], ageQualifier(age), cause, fix),
 				Details: d,

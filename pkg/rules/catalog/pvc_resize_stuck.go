@@ -130,7 +130,7 @@ the claim is read; on such clusters the rule relies on the conditions only.
 					msg = fmt.Sprintf("claim %s: the resize to %s has been failing for %s (%s, retried with back-off): %s; fix the cause, or lower the request to a size the backend accepts (any value above %s, Kubernetes 1.32+)",
 						name, d["request"], d["failingFor"], state, why, d["capacity"])
 				}
-				p.Report(audit.Finding{Severity: sev, Object: ref, Message: msg, Details: d})
+				p.Report(audit.Finding{Severity: sev, Object: ref, Message: msg, Details: d, Fact: "failing:" + d["request"]})
 
 			case resizing:
 				age := resizeStartAge(pvc, evs)
@@ -139,7 +139,7 @@ the claim is read; on such clusters the rule relies on the conditions only.
 				}
 				addAge(d, "resizingFor", age, p.Now)
 				eventDetail(d, evs, "Resizing", "ExternalExpanding")
-				p.Report(audit.Finding{Object: ref, Details: d,
+				p.Report(audit.Finding{Object: ref, Details: d, Fact: "resizing:" + d["request"],
 					Message: fmt.Sprintf("claim %s: the resize from %s to %s has been in progress for %s%s without finishing: read the csi-resizer's logs of the volume's driver and the claim's events (kubectl describe pvc %s -n %s)",
 						name, d["capacity"], d["request"], d["resizingFor"], ageQualifier(age), pvc.Name, pvc.Namespace)})
 
@@ -175,7 +175,7 @@ the claim is read; on such clusters the rule relies on the conditions only.
 				if e := d["lastEvent"]; e != "" {
 					why = " (" + e + ")"
 				}
-				p.Report(audit.Finding{Object: ref, Details: d,
+				p.Report(audit.Finding{Object: ref, Details: d, Fact: "fs-pending:" + d["request"],
 					Message: fmt.Sprintf("claim %s: the volume was expanded to %s but the file system resize has been pending for %s%s although pod %s runs on node %s%s: check the pod's events and the kubelet's log on that node, or restart the pod if the driver only expands offline",
 						name, d["request"], d["pendingFor"], ageQualifier(age), newest.Name, newest.Spec.NodeName, why)})
 			}

@@ -119,6 +119,7 @@ cannot be grown.
 				p.Report(audit.Finding{
 					Severity: sev,
 					Object:   rules.Ref(snapshot.ResourceQuotas, q),
+					Fact:     string(name), // one finding per resource of a quota
 					Message: fmt.Sprintf("ResourceQuota %s/%s: %s: %s; raise spec.hard.%s or delete claims nobody uses",
 						q.Namespace, q.Name, state, effect, name),
 					Details: d,

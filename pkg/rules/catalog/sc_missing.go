@@ -84,7 +84,7 @@ their class existed and was deleted.
 				msg = fmt.Sprintf("claim %s/%s is bound but names StorageClass %q, which no longer exists: it cannot be expanded until a class of that name exists again; re-create the class (same provisioner and parameters)",
 					pvc.Namespace, pvc.Name, class)
 			}
-			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.PersistentVolumeClaims, pvc), Message: msg, Details: d})
+			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.PersistentVolumeClaims, pvc), Message: msg, Details: d, Fact: class})
 		}
 		if !snap.Loaded(snapshot.StatefulSets) {
 			return nil
@@ -125,7 +125,7 @@ their class existed and was deleted.
 					msg = fmt.Sprintf("StatefulSet %s/%s: volumeClaimTemplate %q names StorageClass %q, which does not exist, and replicas are waiting on claim %s: re-create the class or re-create the StatefulSet (--cascade=orphan) with an existing one",
 						st.Namespace, st.Name, tpl.Name, class, stuck[0])
 				}
-				p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.StatefulSets, st), Message: msg, Details: d})
+				p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.StatefulSets, st), Message: msg, Details: d, Fact: tpl.Name + "/" + class})
 			}
 		}
 		return nil

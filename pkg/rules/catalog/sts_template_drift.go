@@ -162,6 +162,8 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 				}
 				p.Report(audit.Finding{
 					Object: rules.Ref(snapshot.StatefulSets, st),
+					// A new template size or class is a new drift, not the old one still open.
+					Fact: tpl.Name + "=" + d["templateRequest"] + "/" + tplClass,
 					Message: fmt.Sprintf("StatefulSet %s/%s: volumeClaimTemplate %q %s; volumeClaimTemplates cannot be changed in place: %s `kubectl delete statefulset %s -n %s --cascade=orphan` and re-create it with the intended template (pods and claims are adopted)",
 						st.Namespace, st.Name, tpl.Name, strings.Join(parts, "; it also "), fix, st.Name, st.Namespace),
 					Details: d,

@@ -1,0 +1,45 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/storage-auditor/auditor/pkg/rules/catalog"
+)
+
+func TestNotifyErrors(t *testing.T) {
+	cases := []struct{ doc, want string }{
+		{"slack:\n  webhookURLEnv: https://hooks.slack.com/services/T0/B0/XYZ\n", `c.yaml:2: slack.webhookURLEnv must name an environment variable (such as SLACK_WEBHOOK_URL), and this looks like a secret`},
+		{"slack:\n  botTokenEnv: xoxb-123-456\n", `c.yaml:2: slack.botTokenEnv must name an environment variable`},
+		{"slack:\n  botTokenEnv: SLACK_BOT_TOKEN\n", `c.yaml:2: slack.botTokenEnv needs slack.channel`},
+		{"slack:\n  webhookURLEnv: A\n  botTokenEnv: B\n  channel: x\n", `c.yaml:1: set slack.webhookURLEnv or slack.botTokenEnv, not both`},
+		{"slack:\n  webhookURLEnv: A\n  attachReport: true\n", `c.yaml:3: slack.attachReport needs a bot token`},
+		{"slack:\n  minSeverity: loud\n", `c.yaml:2: slack.minSeverity: unknown severity "loud"`},
+		{"slack:\n  webhookURL: https://x\n", `c.yaml:2: unknown key "webhookURL"`},
+		{"state:\n  file: s.json\n  configMap: x\n", `c.yaml:1: set state.file or state.configMap, not both`},
+		{"state:\n  configMap: Bad_Name\n", `c.yaml:2: state.configMap: "Bad_Name"`},
+		{"state:\n  configMap: a/b/c\n", `c.yaml:2: state.configMap:`},
+	}
+	for _, c := range cases {
+		_, err := Parse("c.yaml", []byte(c.doc), catalog.All())
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Parse(%q) = %v, want one line containing %q", c.doc, err, c.want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "XYZ") || strings.Contains(err.Error(), "xoxb-123")) {
+			t.Errorf("Parse(%q): the error repeats the secret: %v", c.doc, err)
+		}
+	}
+	ok := "slack:\n  botTokenEnv: SLACK_BOT_TOKEN\n  channel: '#storage'\n  minSeverity: warning\n  onlyChanges: true\n  attachReport: true\nstate:\n  configMap: ops/auditor-state\n"
+	if _, err := Parse("c.yaml", []byte(ok), catalog.All()); err != nil {
+		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+func TestSplitConfigMap(t *testing.T) {
+	for in, want := range map[string][2]string{"state": {"", "state"}, "ops/state": {"ops", "state"}} {
+		ns, name, err := SplitConfigMap(in)
+		if err != nil || ns != want[0] || name != want[1] {
+			t.Errorf("SplitConfigMap(%q) = %q, %q, %v", in, ns, name, err)
+		}
+	}
+}
