@@ -21,6 +21,7 @@ const (
 	ExitFindings = 1 // findings at or above --fail-on
 	ExitError    = 2 // usage, config, file or connection error
 	ExitPartial  = 3 // the audit completed only in part (a kind unreadable, a rule failed)
+	ExitNotify   = 4 // the report was written but the Slack digest could not be posted
 )
 
 // exitError carries an exit code with an optional message.
@@ -47,7 +48,9 @@ const exitCodesHelp = `Exit codes:
   1  findings at or above --fail-on (takes precedence over 3)
   2  usage, config, file or connection error
   3  the audit completed only in part: a kind could not be read or a rule failed
-     (the report lists what was skipped)`
+     (the report lists what was skipped)
+  4  the report was written but the Slack digest could not be posted (takes
+     precedence over 1 and 3: a silent on-call channel is the first thing to fix)`
 
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -98,6 +101,6 @@ objects made with kubectl get -o yaml, and reports as a table, JSON or YAML.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newRunCmd(), newRulesCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newServeCmd(), newCostCmd(), newRulesCmd(), newVersionCmd())
 	return root
 }

@@ -23,6 +23,7 @@ import (
 
 type runOptions struct {
 	auditFlags
+	deliveryFlags
 	output       string
 	outputFile   string
 	debugTimings bool
@@ -71,9 +72,10 @@ dumped.
 		},
 	}
 	f := cmd.Flags()
-	o.addFlags(f)
+	o.auditFlags.addFlags(f)
 	o.addFailOn(f)
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
+	o.deliveryFlags.addFlags(f)
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json, yaml or markdown")
 	f.StringVar(&o.outputFile, "output-file", "", "write the report to this file instead of stdout (replaced atomically: a failed run leaves the old report)")
 	f.BoolVar(&o.debugTimings, "debug-timings", false, "print load and per-rule timings to stderr")
 	f.StringVar(&o.memProfile, "debug-memprofile", "", "write a heap profile to this file once the cluster is read (for go tool pprof)")
@@ -86,7 +88,11 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return usageError("-o: %v", err)
 	}
-	a, err := o.prepare(stdin)
+	a, err := o.auditFlags.prepare(stdin)
+	if err != nil {
+		return err
+	}
+	d, err := o.deliveryFlags.setup(a, false)
 	if err != nil {
 		return err
 	}
@@ -105,10 +111,18 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	if o.debugTimings {
 		printTimings(stderr, ar.loaded, res.Timings)
 	}
+	// State first (it marks new and resolved findings), then the report, then Slack:
+	// a failed post must never cost the written report.
+	out := d.deliver(ctx, ar)
+	for _, w := range out.warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
 	if err := writeReport(stdout, o.outputFile, res.Report, format); err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
 	switch {
+	case out.notifyErr != nil:
+		return &exitError{code: ExitNotify, err: out.notifyErr}
 	case a.failOn != 0 && res.Report.Summary.AtLeast(a.failOn) > 0:
 		return &exitError{code: ExitFindings}
 	case res.Partial:
@@ -120,19 +134,24 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 // writeReport renders rep to stdout, or to path (atomically) when one is given.
 func writeReport(stdout io.Writer, path string, rep *audit.Report, format report.Format) error {
 	if path == "" {
-		ropts := report.Options{}
-		if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			ropts.Color = os.Getenv("NO_COLOR") == ""
-			if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 40 {
-				ropts.Width = w
-			}
-		}
-		if err := report.Write(stdout, rep, format, ropts); err != nil {
+		if err := report.Write(stdout, rep, format, terminalOptions(stdout)); err != nil {
 			return fmt.Errorf("writing the report: %w", err)
 		}
 		return nil
 	}
 	return writeFileAtomic(path, func(w io.Writer) error { return report.Write(w, rep, format, report.Options{}) })
+}
+
+// terminalOptions sizes and colours the table for w when it is a terminal.
+func terminalOptions(w io.Writer) report.Options {
+	ropts := report.Options{}
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		ropts.Color = os.Getenv("NO_COLOR") == ""
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 40 {
+			ropts.Width = w
+		}
+	}
+	return ropts
 }
 
 // writeFileAtomic writes through a temporary file in the same directory and renames it

@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"math"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // Money is an amount per currency (ISO 4217 code → amount). Amounts in different
@@ -62,4 +65,26 @@ type WastedVolume struct {
 	Monthly float64   `json:"monthly"`
 	// Currency of Monthly.
 	Currency string `json:"currency"`
+}
+
+// FormatMoney renders an amount the way reports and messages show money: two decimals,
+// thousands grouped, then the currency ("2,800.00 CNY", "-5.28 USD").
+func FormatMoney(amount float64, currency string) string {
+	s := strconv.FormatFloat(math.Abs(amount), 'f', 2, 64)
+	whole, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	if amount < 0 && s != "0.00" {
+		b.WriteByte('-')
+	}
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	b.WriteString("." + frac)
+	if currency != "" {
+		b.WriteString(" " + currency)
+	}
+	return b.String()
 }

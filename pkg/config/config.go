@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/cost"
 	"github.com/storage-auditor/auditor/pkg/rules"
 )
 
@@ -28,6 +29,8 @@ type File struct {
 	Rules      map[string]RuleConfig `yaml:"rules"`
 	Slack      Slack                 `yaml:"slack"`
 	State      State                 `yaml:"state"`
+	// Cost prices volumes (first match wins) and sets budgets; see docs/cost.md.
+	Cost cost.Config `yaml:"cost"`
 }
 
 // Namespaces filters findings by namespace.
@@ -122,6 +125,9 @@ func Parse(path string, b []byte, known []*rules.Rule) (*Config, error) {
 	if err := c.checkNotify(at); err != nil {
 		return nil, err
 	}
+	if err := c.checkCost(&root); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -132,6 +138,7 @@ func (c *Config) Settings() rules.Settings {
 		IncludeNamespaces: c.File.Namespaces.Include,
 		ExcludeNamespaces: c.File.Namespaces.Exclude,
 		MinSeverity:       c.MinSeverity,
+		Cost:              c.CostModel(),
 	}
 	for id, rc := range c.File.Rules {
 		sev, _ := audit.ParseSeverity(rc.Severity)

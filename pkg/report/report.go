@@ -1,5 +1,6 @@
 // Package report renders the audit report document for people and programs: a table for
-// terminals, and the JSON/YAML document that scripts and other reporters build on.
+// terminals, Markdown for tickets and pull requests, and the JSON/YAML document that
+// scripts and other reporters build on.
 package report
 
 import (
@@ -18,13 +19,14 @@ import (
 type Format string
 
 const (
-	Table Format = "table"
-	JSON  Format = "json"
-	YAML  Format = "yaml"
+	Table    Format = "table"
+	JSON     Format = "json"
+	YAML     Format = "yaml"
+	Markdown Format = "markdown"
 )
 
 // Formats lists the formats `auditor run -o` accepts.
-var Formats = []Format{Table, JSON, YAML}
+var Formats = []Format{Table, JSON, YAML, Markdown}
 
 // ParseFormat validates an -o value.
 func ParseFormat(s string) (Format, error) {
@@ -57,9 +59,16 @@ func Write(w io.Writer, rep *audit.Report, f Format, o Options) error {
 		return WriteYAML(w, rep)
 	case Table:
 		return WriteTable(w, rep, o)
+	case Markdown:
+		return WriteMarkdown(w, rep)
 	}
 	return fmt.Errorf("unknown output format %q", f)
 }
+
+// ShortRef renders an object as kubectl names it (pvc/ns/name, pv/name), the form the
+// table and Markdown use; other reporters (Slack) share it so every output names objects
+// alike.
+func ShortRef(r audit.ObjectRef) string { return shortRef(r) }
 
 // WriteJSON writes the report document as indented JSON.
 func WriteJSON(w io.Writer, rep *audit.Report) error {
@@ -72,8 +81,11 @@ func WriteJSON(w io.Writer, rep *audit.Report) error {
 // WriteYAML writes the same document as JSON, in YAML: the JSON is re-read as a YAML node
 // tree (keeping the JSON field order and names, which carry the contract) and printed in
 // block style.
-func WriteYAML(w io.Writer, rep *audit.Report) error {
-	b, err := json.Marshal(rep)
+func WriteYAML(w io.Writer, rep *audit.Report) error { return WriteYAMLDocument(w, rep) }
+
+// WriteYAMLDocument writes any JSON-tagged document the way WriteYAML writes the report.
+func WriteYAMLDocument(w io.Writer, doc any) error {
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,10 @@ func WriteTable(w io.Writer, rep *audit.Report, o Options) error {
 	for _, sk := range rep.Skipped {
 		fmt.Fprintln(w, paint(o.Color, ansiDim, fmt.Sprintf("Skipped rule %s: %s", sk.Rule, sk.Reason)))
 	}
+	if rep.Cost != nil {
+		fmt.Fprintln(w)
+		return WriteCostTable(w, rep.Cost, o)
+	}
 	return nil
 }
 

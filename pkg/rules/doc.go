@@ -31,6 +31,13 @@ func (r *Rule) Markdown() string {
 		}
 		b.WriteString("```\n")
 	}
+	if r.Category == Cost {
+		// Budget findings are about a namespace or the cluster, objects the auditor does
+		// not read, so there is nothing to annotate.
+		fmt.Fprintf(&b, "\n## Suppressing\n\nRaise or remove the budget in the config file, or disable the rule "+
+			"(`rules: {%s: {enabled: false}}`).\n", r.ID)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "\n## Suppressing\n\nAnnotate the object: `storage-auditor.dev/ignore: \"%s: <reason>\"` "+
 		"(or `\"*\"` for every rule). Suppressed findings are counted in the report's summary.\n", r.ID)
 	return b.String()

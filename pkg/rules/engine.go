@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/cost"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
 
@@ -36,6 +37,9 @@ type Settings struct {
 	IncludeNamespaces []string
 	ExcludeNamespaces []string
 	MinSeverity       audit.Severity
+	// Cost prices the volumes for the report's cost section and carries the budgets
+	// cost-budget judges; nil prices with the shipped list prices and sets no budget.
+	Cost *cost.Model
 }
 
 // Timing is how long one rule took; the CLI prints them with --debug-timings.
@@ -122,6 +126,17 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 		res.Partial = true
 	}
 	f := newFilter(snap, s)
+	// The cost section is computed once, before the rules (cost-budget reads it), over the
+	// namespaces the run covers (PVs by their claim's namespace, as findings are); it needs
+	// the PVs. Waste is added after the rules from the findings of the waste rules that are
+	// in scope and not suppressed by annotation: a volume annotated to be ignored is kept on
+	// purpose, so it is not waste. Findings hidden by --min-severity still count (hidden
+	// below): waste must not depend on what a run chooses to display.
+	var costs *cost.Breakdown
+	if snap.Loaded(snapshot.PersistentVolumes) {
+		costs = cost.Compute(snap, s.Cost, f.namespaceKept)
+	}
+	var hidden []audit.Finding
 	for _, r := range e.rules {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -137,7 +152,7 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 		var found []audit.Finding
 		start := time.Now()
 		err := runIsolated(r, &Pass{
-			Snapshot: snap, Now: now, Rule: r, params: rs.Params,
+			Snapshot: snap, Now: now, Rule: r, params: rs.Params, costs: costs, model: s.Cost,
 			report: func(fd audit.Finding) { found = append(found, fd) },
 		})
 		res.Timings = append(res.Timings, Timing{Rule: r.ID, Duration: time.Since(start), Findings: len(found)})
@@ -165,11 +180,19 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 				rep.Summary.Count(fd.Severity)
 			case suppressed:
 				rep.Summary.Suppressed++
+			case belowMin:
+				if _, waste := cost.WasteBucket(fd.RuleID); waste && costs != nil && f.scope(fd) == keep {
+					hidden = append(hidden, fd)
+				}
 			}
 		}
 		if valid {
 			res.Ran = append(res.Ran, r.ID)
 		}
+	}
+	if costs != nil {
+		cost.ApplyWaste(costs, rep.Findings, hidden)
+		rep.Cost = costs.Cost
 	}
 	Sort(rep.Findings)
 	return res, nil
@@ -237,6 +260,7 @@ const (
 	keep verdict = iota
 	filtered
 	suppressed
+	belowMin // below the minimum severity; in scope or not
 )
 
 type filter struct {
@@ -262,25 +286,30 @@ func newFilter(snap *snapshot.Snapshot, s Settings) *filter {
 
 func (f *filter) verdict(fd audit.Finding) verdict {
 	if fd.Severity < f.min {
-		return filtered
+		return belowMin
 	}
+	return f.scope(fd)
+}
+
+// scope judges a finding by its namespace and ignore annotation only.
+func (f *filter) scope(fd audit.Finding) verdict {
 	ns := fd.Object.Namespace
 	obj := f.snap.Object(snapshot.Kind(fd.Object.Kind), fd.Object.Namespace, fd.Object.Name)
 	if pv, ok := obj.(*corev1.PersistentVolume); ok && pv.Spec.ClaimRef != nil {
 		ns = pv.Spec.ClaimRef.Namespace
 	}
-	if ns != "" {
-		if f.include != nil && !f.include[ns] {
-			return filtered
-		}
-		if f.exclude[ns] {
-			return filtered
-		}
+	if ns != "" && !f.namespaceKept(ns) {
+		return filtered
 	}
 	if obj != nil && Ignores(obj.GetAnnotations()[IgnoreAnnotation], fd.RuleID) {
 		return suppressed
 	}
 	return keep
+}
+
+// namespaceKept reports whether the run covers namespace ns.
+func (f *filter) namespaceKept(ns string) bool {
+	return (f.include == nil || f.include[ns]) && !f.exclude[ns]
 }
 
 // Ignores reports whether an ignore annotation value covers rule id.

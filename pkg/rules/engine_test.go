@@ -18,7 +18,7 @@ var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 // everyPV reports each PV; a test rule that is easy to reason about.
 func everyPV(id string, sev audit.Severity) *Rule {
 	return &Rule{
-		ID: id, Title: "test", Severity: sev, Category: Lifecycle, Doc: "test",
+		ID: id, Title: "test", Action: "test", Severity: sev, Category: Lifecycle, Doc: "test",
 		Reads: []snapshot.Kind{snapshot.PersistentVolumes},
 		Check: func(p *Pass) error {
 			for _, pv := range p.Snapshot.PersistentVolumes {

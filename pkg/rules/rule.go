@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/cost"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -49,8 +50,10 @@ type Param struct {
 // Rule is one check. ID is a public contract (config keys, suppression annotations,
 // dashboards): never rename one.
 type Rule struct {
-	ID       string
-	Title    string
+	ID    string
+	Title string
+	// Action is the fix in one line, for digests and summaries (Doc has the details).
+	Action   string
 	Severity audit.Severity // default; a rule may escalate individual findings
 	Category Category
 	// Doc is the rule's documentation in Markdown: what it means, why it matters, how to fix
@@ -75,6 +78,8 @@ func (r *Rule) Validate() error {
 	switch {
 	case !idRE.MatchString(r.ID):
 		return fmt.Errorf("rule %q: ID must be kebab-case with a known prefix", r.ID)
+	case r.Action == "":
+		return fmt.Errorf("rule %s has no Action", r.ID)
 	case r.Title == "":
 		return fmt.Errorf("rule %s: no title", r.ID)
 	case r.Severity < audit.Info || r.Severity > audit.Critical:
@@ -158,6 +163,25 @@ type Pass struct {
 	Rule   *Rule
 	params map[string]string
 	report func(audit.Finding)
+	costs  *cost.Breakdown
+	model  *cost.Model
+}
+
+// Cost returns the run's cost section as computed before the rules (without waste), or
+// nil when it could not be computed (PersistentVolumes not read).
+func (p *Pass) Cost() *audit.Cost {
+	if p.costs == nil {
+		return nil
+	}
+	return p.costs.Cost
+}
+
+// Budgets returns the configured monthly storage budgets (none by default).
+func (p *Pass) Budgets() cost.Budgets {
+	if p.model == nil {
+		return cost.Budgets{}
+	}
+	return p.model.Budgets()
 }
 
 // Report records a finding. RuleID is filled in; a zero severity means the rule's default.

@@ -37,9 +37,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/storage-auditor/auditor/pkg/cost"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
+
+// benchCost gives cost-budget something to judge: budgets every synthetic cluster exceeds
+// (its EBS volumes are priced by the shipped list prices).
+var benchCost = func() *cost.Model {
+	m, err := cost.Compile(cost.Config{Budgets: cost.Budgets{
+		Cluster:    map[string]float64{"USD": 1},
+		Namespaces: map[string]map[string]float64{"team-0000": {"USD": 1}},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
 
 // benchNow is the audit clock of the synthetic cluster; its timestamps are relative to it.
 var benchNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -54,7 +68,7 @@ func BenchmarkAllRules(b *testing.B) {
 			b.ResetTimer()
 			var findings int
 			for i := 0; i < b.N; i++ {
-				res, err := eng.Run(context.Background(), snap, rules.Settings{}, benchNow)
+				res, err := eng.Run(context.Background(), snap, rules.Settings{Cost: benchCost}, benchNow)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -119,7 +133,7 @@ func TestSyntheticClusterCoversEveryRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := eng.Run(context.Background(), buildSynthetic(2000), rules.Settings{}, benchNow)
+	res, err := eng.Run(context.Background(), buildSynthetic(2000), rules.Settings{Cost: benchCost}, benchNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +159,7 @@ func benchEngine(b *testing.B) *rules.Engine {
 }
 
 func benchOneRule(b *testing.B, eng *rules.Engine, snap *snapshot.Snapshot, id string) {
-	settings := rules.Settings{Only: []string{id}}
+	settings := rules.Settings{Only: []string{id}, Cost: benchCost}
 	runtime.GC()
 	b.ReportAllocs()
 	b.ResetTimer()

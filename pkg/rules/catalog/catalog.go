@@ -5,7 +5,7 @@ package catalog
 import "github.com/storage-auditor/auditor/pkg/rules"
 
 // All returns every rule in the order `auditor rules list` shows them: volume lifecycle,
-// claims and classes, expansion, StatefulSets, nodes and pods, quotas.
+// claims and classes, expansion, StatefulSets, nodes and pods, quotas, cost.
 func All() []*rules.Rule {
 	return []*rules.Rule{
 		pvReleasedRetained,
@@ -29,5 +29,6 @@ func All() []*rules.Rule {
 		podTerminatingStuck,
 		vaOrphaned,
 		quotaStorageExhausted,
+		costBudget,
 	}
 }

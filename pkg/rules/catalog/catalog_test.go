@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/storage-auditor/auditor/pkg/config"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
@@ -50,7 +51,8 @@ func rulesByID() map[string]*rules.Rule {
 
 // TestFixtures runs each rule alone over testdata/<rule>/<case>/cluster.yaml and compares
 // its findings with want.json. Cases named fires-* must report something, quiet-* nothing.
-// A case may set the rule's params in params.yaml (name: value).
+// A case may set the rule's params in params.yaml (name: value), and other settings (the
+// cost section's prices and budgets) in config.yaml, a config file.
 func TestFixtures(t *testing.T) {
 	eng, err := rules.NewEngine(All())
 	if err != nil {
@@ -65,7 +67,15 @@ func TestFixtures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				settings := rules.Settings{Only: []string{r.ID}}
+				settings := rules.Settings{}
+				if b, err := os.ReadFile(filepath.Join(dir, "config.yaml")); err == nil {
+					cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), b, All())
+					if err != nil {
+						t.Fatal(err)
+					}
+					settings = cfg.Settings()
+				}
+				settings.Only = []string{r.ID}
 				if b, err := os.ReadFile(filepath.Join(dir, "params.yaml")); err == nil {
 					params := map[string]string{}
 					if err := yaml.Unmarshal(b, &params); err != nil {

@@ -12,6 +12,7 @@ import (
 var csinodeDriverMissing = &rules.Rule{
 	ID:       "csinode-driver-missing",
 	Title:    "Node uses a CSI driver whose node plugin is not registered",
+	Action:   "Check the CSI driver's node DaemonSet pod on the node and its node-driver-registrar logs",
 	Severity: audit.Critical,
 	Category: rules.Configuration,
 	Reads: []snapshot.Kind{snapshot.Nodes, snapshot.CSINodes, snapshot.VolumeAttachments, snapshot.Pods,

@@ -12,6 +12,7 @@ import (
 var nodeAttachLimit = &rules.Rule{
 	ID:       "node-attach-limit",
 	Title:    "Node close to its CSI driver's volume attach limit",
+	Action:   "Spread volume-heavy pods across nodes or use an instance type with more attach slots",
 	Severity: audit.Warning,
 	Category: rules.Capacity,
 	Reads: []snapshot.Kind{snapshot.CSINodes, snapshot.VolumeAttachments, snapshot.Pods,

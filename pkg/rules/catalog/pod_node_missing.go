@@ -15,6 +15,7 @@ import (
 var podNodeMissing = &rules.Rule{
 	ID:       "pod-node-missing",
 	Title:    "Pod bound to a Node that no longer exists",
+	Action:   "Confirm the machine is gone, then force-delete the pod so its controller re-creates it",
 	Severity: audit.Critical,
 	Category: rules.Workload,
 	Reads:    []snapshot.Kind{snapshot.Pods, snapshot.Nodes},

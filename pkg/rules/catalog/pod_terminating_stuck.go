@@ -12,6 +12,7 @@ import (
 var podTerminatingStuck = &rules.Rule{
 	ID:       "pod-terminating-stuck",
 	Title:    "Pod stuck in Terminating",
+	Action:   "Find what holds the pod (finalizers, an unreachable kubelet, a stuck unmount) and clear it",
 	Severity: audit.Warning,
 	Category: rules.Workload,
 	Reads:    []snapshot.Kind{snapshot.Pods},

@@ -18,6 +18,7 @@ import (
 var pvAvailableUnreserved = &rules.Rule{
 	ID:       "pv-available-unreserved",
 	Title:    "Available Retain PersistentVolume that the next matching claim will get, data included",
+	Action:   "Delete the PV if its data is not needed, or reserve it with a claimRef",
 	Severity: audit.Warning,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes, snapshot.PersistentVolumeClaims, snapshot.StatefulSets},

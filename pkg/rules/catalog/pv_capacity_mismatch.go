@@ -13,6 +13,7 @@ import (
 var pvCapacityMismatch = &rules.Rule{
 	ID:       "pv-capacity-mismatch",
 	Title:    "Bound PersistentVolume's capacity differs from its claim's capacity",
+	Action:   "Check the disk's real size and set the PV's capacity to it; resize through the claim",
 	Severity: audit.Warning,
 	Category: rules.Capacity,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes, snapshot.PersistentVolumeClaims},

@@ -13,6 +13,7 @@ import (
 var pvFailed = &rules.Rule{
 	ID:       "pv-failed",
 	Title:    "PersistentVolume in phase Failed",
+	Action:   "Read kubectl describe pv, then recover or delete the volume by hand",
 	Severity: audit.Critical,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes},

@@ -13,6 +13,7 @@ import (
 var pvReleasedRetained = &rules.Rule{
 	ID:       "pv-released-retained",
 	Title:    "Released PersistentVolume kept by reclaim policy Retain",
+	Action:   "Back up and delete the PV (and its disk) if the data is no longer needed",
 	Severity: audit.Warning,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes},

@@ -13,6 +13,7 @@ import (
 var pvReleasedStuck = &rules.Rule{
 	ID:       "pv-released-stuck",
 	Title:    "Released PersistentVolume that its reclaim policy should have deleted",
+	Action:   "Check the provisioner's logs and the disk in the cloud; deletion is failing",
 	Severity: audit.Critical,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumes},

@@ -24,6 +24,7 @@ var resizeProgressEvents = map[string]bool{
 var pvcExpansionIgnored = &rules.Rule{
 	ID:       "pvc-expansion-ignored",
 	Title:    "Claim asks for more storage and nothing is expanding it",
+	Action:   "Give the class a driver that can expand (csi-resizer), or revert the request",
 	Severity: audit.Critical,
 	Category: rules.Expansion,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims},

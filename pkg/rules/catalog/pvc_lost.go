@@ -13,6 +13,7 @@ import (
 var pvcLost = &rules.Rule{
 	ID:       "pvc-lost",
 	Title:    "PersistentVolumeClaim in phase Lost",
+	Action:   "Re-create the PV for the disk with a claimRef to the claim, or delete the claim",
 	Severity: audit.Critical,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims},

@@ -14,6 +14,7 @@ import (
 var pvcPending = &rules.Rule{
 	ID:       "pvc-pending",
 	Title:    "PersistentVolumeClaim stuck in phase Pending",
+	Action:   "Read kubectl describe pvc: fix the class, provisioner, capacity or topology it waits for",
 	Severity: audit.Warning,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.StorageClasses},

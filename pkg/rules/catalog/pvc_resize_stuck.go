@@ -14,6 +14,7 @@ import (
 var pvcResizeStuck = &rules.Rule{
 	ID:       "pvc-resize-stuck",
 	Title:    "Volume expansion started and does not finish",
+	Action:   "Read the csi-resizer and kubelet logs; lower the request to retry a failed resize",
 	Severity: audit.Warning,
 	Category: rules.Expansion,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims},

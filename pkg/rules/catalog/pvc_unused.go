@@ -13,6 +13,7 @@ import (
 var pvcUnused = &rules.Rule{
 	ID:       "pvc-unused",
 	Title:    "Bound PersistentVolumeClaim that no pod or workload uses",
+	Action:   "Back up and delete the claim if nobody needs it, or annotate it to keep it",
 	Severity: audit.Info,
 	Category: rules.Cost,
 	Reads: []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.Pods, snapshot.StatefulSets,

@@ -20,6 +20,7 @@ const storageClassQuotaSuffix = ".storageclass.storage.k8s.io/"
 var quotaStorageExhausted = &rules.Rule{
 	ID:       "quota-storage-exhausted",
 	Title:    "ResourceQuota for storage nearly or fully used",
+	Action:   "Raise the quota's hard limit or delete claims nobody uses",
 	Severity: audit.Warning,
 	Category: rules.Capacity,
 	Reads:    []snapshot.Kind{snapshot.ResourceQuotas},

@@ -13,6 +13,7 @@ import (
 var scDefaultConflict = &rules.Rule{
 	ID:       "sc-default-conflict",
 	Title:    "More than one StorageClass is marked default",
+	Action:   "Keep one default StorageClass; set is-default-class to \"false\" on the others",
 	Severity: audit.Warning,
 	Category: rules.Configuration,
 	Reads:    []snapshot.Kind{snapshot.StorageClasses},

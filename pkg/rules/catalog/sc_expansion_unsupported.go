@@ -13,6 +13,7 @@ import (
 var scExpansionUnsupported = &rules.Rule{
 	ID:       "sc-expansion-unsupported",
 	Title:    "StorageClass allows volume expansion but its volumes cannot be expanded",
+	Action:   "Set allowVolumeExpansion: false on the class, or install a resizer for its provisioner",
 	Severity: audit.Warning,
 	Category: rules.Expansion,
 	Reads: []snapshot.Kind{snapshot.StorageClasses, snapshot.PersistentVolumes, snapshot.PersistentVolumeClaims,

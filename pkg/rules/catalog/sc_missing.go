@@ -15,6 +15,7 @@ import (
 var scMissing = &rules.Rule{
 	ID:       "sc-missing",
 	Title:    "Claim or StatefulSet template names a StorageClass that does not exist",
+	Action:   "Re-create the StorageClass, or re-create the claim or StatefulSet with an existing class",
 	Severity: audit.Critical,
 	Category: rules.Configuration,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.StorageClasses, snapshot.PersistentVolumes},

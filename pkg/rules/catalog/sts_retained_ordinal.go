@@ -15,6 +15,7 @@ import (
 var stsRetainedOrdinal = &rules.Rule{
 	ID:       "sts-retained-ordinal",
 	Title:    "StatefulSet claim kept for an ordinal outside the live range",
+	Action:   "Delete the claim (after a backup) before scaling up, or it re-attaches old data",
 	Severity: audit.Warning,
 	Category: rules.Workload,
 	Reads:    []snapshot.Kind{snapshot.StatefulSets, snapshot.PersistentVolumeClaims},

@@ -13,6 +13,7 @@ import (
 var stsTemplateDrift = &rules.Rule{
 	ID:       "sts-template-drift",
 	Title:    "StatefulSet volumeClaimTemplate differs from the claims it created",
+	Action:   "Re-create the StatefulSet with --cascade=orphan and the intended template",
 	Severity: audit.Warning,
 	Category: rules.Workload,
 	Reads:    []snapshot.Kind{snapshot.StatefulSets, snapshot.PersistentVolumeClaims},

@@ -16,6 +16,7 @@ import (
 var vaOrphaned = &rules.Rule{
 	ID:       "va-orphaned",
 	Title:    "VolumeAttachment for a missing node or PV, or failing to attach or detach",
+	Action:   "Confirm the disk is detached in the cloud, then remove the VolumeAttachment",
 	Severity: audit.Warning,
 	Category: rules.Lifecycle,
 	Reads:    []snapshot.Kind{snapshot.VolumeAttachments},

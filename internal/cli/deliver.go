@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/config"
+	"github.com/storage-auditor/auditor/pkg/state"
+	"github.com/storage-auditor/auditor/pkg/state/configmap"
+)
+
+// deliveryFlags are what happens to a report besides printing it: run-to-run state and
+// the Slack digest. run and serve share them.
+type deliveryFlags struct {
+	stateFile      string
+	stateConfigMap string
+	slack          slackFlags
+}
+
+func (d *deliveryFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&d.stateFile, "state-file", "", "keep run-to-run state (first-seen times, what is new or resolved) in this file")
+	fs.StringVar(&d.stateConfigMap, "state-configmap", "", "keep run-to-run state in this ConfigMap: name (in the auditor's namespace) or namespace/name")
+	d.slack.addFlags(fs)
+}
+
+// delivery is a validated set of sinks for one auditor.
+type delivery struct {
+	store  state.Store // nil: no state
+	where  string      // the store, for messages
+	notify *notifier   // nil: no Slack
+}
+
+// setup resolves flags against the config file. inMemory gives serve a process-local
+// state when none is configured, so its digests still say what changed.
+func (d *deliveryFlags) setup(a *auditor, inMemory bool) (*delivery, error) {
+	out := &delivery{}
+	file, cm := d.stateFile, d.stateConfigMap
+	if file == "" && cm == "" && a.cfg != nil {
+		file, cm = a.cfg.File.State.File, a.cfg.File.State.ConfigMap
+	}
+	switch {
+	case file != "" && cm != "":
+		return nil, usageError("--state-file and --state-configmap: choose one place for the state")
+	case file != "":
+		out.store, out.where = state.NewFileStore(file), "file "+file
+	case cm != "":
+		if a.cs == nil {
+			return nil, usageError("--state-configmap needs a live cluster; with --from-file keep the state in a --state-file")
+		}
+		ns, name, err := config.SplitConfigMap(cm)
+		if err != nil {
+			return nil, usageError("--state-configmap: %v", err)
+		}
+		if ns == "" {
+			if ns, err = a.flags.kube.namespace(); err != nil {
+				return nil, usageError("--state-configmap %s: %v; give it as namespace/name", cm, err)
+			}
+		}
+		out.store, out.where = configmap.NewStore(a.cs, ns, name), "ConfigMap "+ns+"/"+name
+	case inMemory:
+		out.store, out.where = state.NewMemoryStore(), "memory"
+	}
+	n, err := d.slack.prepare(a)
+	if err != nil {
+		return nil, err
+	}
+	if n != nil && n.opts.OnlyChanges && out.store == nil {
+		return nil, usageError("--slack-only-changes needs run-to-run state to know what changed: add --state-file (or --state-configmap in a cluster)")
+	}
+	out.notify = n
+	return out, nil
+}
+
+// delivered says what deliver did.
+type delivered struct {
+	warnings  []string
+	posted    bool
+	notifyErr error // the digest could not be posted (exit code 4 for run)
+}
+
+// deliver records state (marking the report's new and resolved findings) and posts the
+// digest. A state failure is a warning, never a lost audit: the report is still written,
+// without the comparison.
+func (d *delivery) deliver(ctx context.Context, ar *auditRun) delivered {
+	var out delivered
+	rep := ar.res.Report
+	if d.store != nil {
+		dropped, err := state.Record(ctx, d.store, rep, ar.res.Ran, rep.GeneratedAt)
+		if err != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("run-to-run state not kept (%s): %v; the report has no new/resolved marks", d.where, oneLine(err.Error())))
+		}
+		if dropped > 0 {
+			out.warnings = append(out.warnings, fmt.Sprintf("state in %s is full: %d entries were dropped (stale ones first, then the lowest-severity findings), and those findings will read as new again", d.where, dropped))
+		}
+	}
+	if d.notify != nil {
+		out.posted, out.notifyErr = d.notify.post(ctx, rep)
+	}
+	return out
+}
+
+// namespace is the auditor's own namespace: the kubeconfig context's, or in a pod
+// POD_NAMESPACE or the service account's.
+func (k *kubeOptions) namespace() (string, error) {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if k.kubeconfig != "" {
+		rules.ExplicitPath = k.kubeconfig
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return "", fmt.Errorf("cannot tell the auditor's namespace: %v", err)
+	}
+	return ns, nil
+}
+
+// severityOr parses s, or returns def when s is empty.
+func severityOr(s string, def audit.Severity) (audit.Severity, error) {
+	if s == "" {
+		return def, nil
+	}
+	return audit.ParseSeverity(s)
+}

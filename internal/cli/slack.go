@@ -1,0 +1,133 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+
+	"github.com/storage-auditor/auditor/internal/version"
+	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/report/slack"
+)
+
+// The environment variables read when neither a flag nor the config names another.
+const (
+	envWebhookURL = "SLACK_WEBHOOK_URL"
+	envBotToken   = "SLACK_BOT_TOKEN"
+)
+
+// slackFlags select the Slack digest. Secrets come from the environment (or, for the
+// webhook, a flag for quick tests): the config file names variables, never values.
+type slackFlags struct {
+	webhookURL   string
+	channel      string
+	minSeverity  string
+	onlyChanges  bool
+	attachReport bool
+}
+
+func (s *slackFlags) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&s.webhookURL, "slack-webhook-url", "", "post the digest to this Slack incoming webhook (default $"+envWebhookURL+"; prefer the variable: flags show in process lists)")
+	fs.StringVar(&s.channel, "slack-channel", "", "post the digest to this channel with the bot token in $"+envBotToken+" (chat.postMessage)")
+	fs.StringVar(&s.minSeverity, "slack-min-severity", "", "list only findings at or above this severity in the digest (counts show all; default info)")
+	fs.BoolVar(&s.onlyChanges, "slack-only-changes", false, "post only when a finding is new or resolved since the previous run (needs run-to-run state)")
+	fs.BoolVar(&s.attachReport, "slack-attach-report", false, "attach the full JSON report to the digest (bot token only)")
+}
+
+// notifier posts digests through one sender.
+type notifier struct {
+	sender slack.Sender
+	opts   slack.DigestOptions
+	via    string
+}
+
+// prepare resolves the Slack settings: flags first, then the config file's slack
+// section, then the standard environment variables. It returns nil when Slack is not
+// configured. A configured-but-empty secret is an error now rather than a silent
+// missing digest later.
+func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
+	var cfgWebhookEnv, cfgTokenEnv, channel, minSev string
+	onlyChanges, attach := s.onlyChanges, s.attachReport
+	if a.cfg != nil {
+		c := a.cfg.File.Slack
+		cfgWebhookEnv, cfgTokenEnv, channel, minSev = c.WebhookURLEnv, c.BotTokenEnv, c.Channel, c.MinSeverity
+		onlyChanges = onlyChanges || c.OnlyChanges
+		attach = attach || c.AttachReport
+	}
+	if s.channel != "" {
+		channel = s.channel
+	}
+	if s.minSeverity != "" {
+		minSev = s.minSeverity
+	}
+	sev, err := severityOr(minSev, audit.Info)
+	if err != nil {
+		return nil, usageError("--slack-min-severity: %v", err)
+	}
+
+	webhook, webhookFrom := s.webhookURL, "--slack-webhook-url"
+	if webhook == "" && cfgWebhookEnv != "" {
+		webhook, webhookFrom = os.Getenv(cfgWebhookEnv), "$"+cfgWebhookEnv
+		if webhook == "" {
+			return nil, usageError("config %s: slack.webhookURLEnv names %s, which is not set; set it (from a Secret in the cluster) or remove the slack section", a.cfg.Path, cfgWebhookEnv)
+		}
+	}
+	tokenEnv := envBotToken
+	if cfgTokenEnv != "" {
+		tokenEnv = cfgTokenEnv
+	}
+	token := os.Getenv(tokenEnv)
+	if cfgTokenEnv != "" && token == "" {
+		return nil, usageError("config %s: slack.botTokenEnv names %s, which is not set; set it (from a Secret in the cluster) or remove the slack section", a.cfg.Path, cfgTokenEnv)
+	}
+	if webhook == "" && channel == "" {
+		webhook, webhookFrom = os.Getenv(envWebhookURL), "$"+envWebhookURL
+	}
+
+	opts := slack.DigestOptions{MinSeverity: sev, OnlyChanges: onlyChanges, Version: version.Get().Version, Rules: map[string]slack.RuleInfo{}}
+	for _, r := range a.eng.Rules() {
+		opts.Rules[r.ID] = slack.RuleInfo{Title: r.Title, Action: r.Action}
+	}
+	n := &notifier{opts: opts}
+	switch {
+	case channel != "" && webhook != "":
+		return nil, usageError("Slack: both a webhook (%s) and a channel for the bot token are set; use one", webhookFrom)
+	case channel != "":
+		if token == "" {
+			return nil, usageError("--slack-channel %s needs a bot token in $%s (chat:write scope; files:write for --slack-attach-report)", channel, tokenEnv)
+		}
+		bot, err := slack.NewBot(token, channel, slack.WithDigest(opts), slack.WithAttachReport(attach))
+		if err != nil {
+			return nil, usageError("Slack: %v", err)
+		}
+		n.sender, n.via = bot, "Slack channel "+channel
+	case webhook != "":
+		if attach {
+			return nil, usageError("--slack-attach-report needs a bot token and --slack-channel: incoming webhooks cannot upload files")
+		}
+		wh, err := slack.NewWebhook(webhook, slack.WithDigest(opts))
+		if err != nil {
+			return nil, usageError("Slack webhook from %s: %v", webhookFrom, err)
+		}
+		n.sender, n.via = wh, "Slack webhook"
+	default:
+		if onlyChanges || attach || s.minSeverity != "" {
+			return nil, usageError("Slack options given but no destination: set $%s (or --slack-webhook-url), or --slack-channel with $%s", envWebhookURL, envBotToken)
+		}
+		return nil, nil
+	}
+	return n, nil
+}
+
+// post sends the digest; posted is false when --slack-only-changes found nothing to say.
+func (n *notifier) post(ctx context.Context, rep *audit.Report) (posted bool, err error) {
+	if !slack.ShouldPost(rep, n.opts) {
+		return false, nil
+	}
+	if err := n.sender.Send(ctx, rep); err != nil {
+		return false, fmt.Errorf("posting the digest to %s: %w", n.via, err)
+	}
+	return true, nil
+}
