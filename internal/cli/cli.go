@@ -90,8 +90,12 @@ performs, StorageClasses that promise expansion their provisioner cannot deliver
 StatefulSet volume templates drifting from their PVCs, retained ordinals, attach limits,
 pods stuck on deleted nodes.
 
-It reads a live cluster through your kubeconfig (read-only: get/list) or a dump of
-objects made with kubectl get -o yaml, and reports as a table, JSON or YAML.
+It reads a live cluster through your kubeconfig (get/list only; the one write is its
+state ConfigMap, when --state-configmap asks for it) or a dump of objects made with
+kubectl get -o yaml. It reports as a table, JSON, YAML or Markdown, tells what changed
+since the previous run (--state-file, --state-configmap), posts Slack digests, and puts a
+monthly price on the storage and its waste. auditor run audits once; auditor serve audits
+on a schedule and serves Prometheus metrics.
 
 ` + exitCodesHelp,
 		SilenceUsage:  true,

@@ -60,6 +60,14 @@ StorageClasses, Nodes, CSINodes, Pods, Deployments and DaemonSets is taken as a 
 on missing data; an empty typed list (kind: PodList, items: []) also says a kind was
 dumped.
 
+Run-to-run state (--state-file, or --state-configmap in a cluster) remembers when each
+finding was first seen: the report then marks new findings and lists resolved ones. A
+rule that did not run (skipped, or left out by --rules) resolves nothing.
+
+Slack: set SLACK_WEBHOOK_URL (an incoming webhook), or SLACK_BOT_TOKEN plus
+--slack-channel, and the run posts a digest after writing the report. A failed post
+never loses the report; the exit code is 4.
+
 ` + exitCodesHelp,
 		Example: `  auditor run
   auditor run --context prod -n shop,billing -o json

@@ -43,16 +43,12 @@ func demoReport(t *testing.T) *audit.Report {
 	return res.Report
 }
 
-// demoRules feeds the digest the way the CLI does: titles from the rule catalog, and an
-// action line for some rules (a rule without one shows none).
+// demoRules feeds the digest the way the CLI does: titles and action lines from the rule
+// catalog.
 func demoRules() map[string]RuleInfo {
-	actions := map[string]string{
-		"pv-released-retained": "Delete the PV (and its disk) once the data is no longer needed, or reserve it for a claim of the same name.",
-		"node-attach-limit":    "Spread volume-heavy pods, or use an instance type with more attach slots.",
-	}
 	m := map[string]RuleInfo{}
 	for _, r := range catalog.All() {
-		m[r.ID] = RuleInfo{Title: r.Title, Action: actions[r.ID]}
+		m[r.ID] = RuleInfo{Title: r.Title, Action: r.Action}
 	}
 	return m
 }
@@ -121,7 +117,7 @@ func TestDigestContent(t *testing.T) {
 		"Partial audit: 1 rule was skipped.",
 		"*Storage cost*: 80.00 EUR a month; 12,345.60 USD a month, of which 1,234.50 USD (10%) is waste",
 		"3 of 42 volumes have no price",
-		"*pv-released-retained* — Released PersistentVolume kept by reclaim policy Retain (2, 1 new)\n• `pv/pvc-new` :new:\n• `pv/pvc-old`\n_Action:_ Delete the PV",
+		"*pv-released-retained* — Released PersistentVolume kept by reclaim policy Retain (2, 1 new)\n• `pv/pvc-new` :new:\n• `pv/pvc-old`\n_Action:_ Back up and delete the PV",
 		"*Resolved since the previous run (2)*\n• `pvc/streaming/data-kafka-3` — sts-retained-ordinal",
 		"storage-auditor v0.4.0 · cluster prod-eu &lt;&amp;&gt; · 2026-11-20 09:30 UTC",
 	} {
