@@ -221,28 +221,11 @@ func yamlError(path string, err error) error {
 	return fmt.Errorf("%s: %s", path, strings.TrimPrefix(msg, "yaml: "))
 }
 
-// lineOf finds the line of the key path in a YAML document, or 0.
+// lineOf finds the line of a path of map keys in a YAML document, or 0.
 func lineOf(n *yaml.Node, keys ...string) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
+	path := make([]any, len(keys))
+	for i, k := range keys {
+		path[i] = k
 	}
-	line := 0
-	for _, k := range keys {
-		if n.Kind != yaml.MappingNode {
-			return line
-		}
-		found := false
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == k {
-				line = n.Content[i].Line
-				n = n.Content[i+1]
-				found = true
-				break
-			}
-		}
-		if !found {
-			return line
-		}
-	}
-	return line
+	return nodeLine(n, path...)
 }

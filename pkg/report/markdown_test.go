@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/rules/catalog"
@@ -185,21 +184,5 @@ func checkTables(t *testing.T, md string) {
 
 func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/report -run %s -update to create it)", err, t.Name())
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file (go test ./pkg/report -run %s -update rewrites it after review):\n%s", path, t.Name(), got)
-	}
+	golden.Check(t, *update, name, got)
 }

@@ -1,13 +1,10 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/rules/catalog"
@@ -368,21 +366,5 @@ func digestTexts(t *testing.T, msg Message) string {
 
 func goldenFile(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./pkg/report/slack -run %s -update creates it)", err, t.Name())
-	}
-	if !bytes.Equal(want, []byte(got)) {
-		t.Errorf("%s differs from the golden file (go test ./pkg/report/slack -run %s -update rewrites it after review):\n%s", path, t.Name(), got)
-	}
+	golden.Check(t, *update, name, got)
 }
