@@ -97,7 +97,7 @@ since the previous run (--state-file, --state-configmap), posts Slack digests, a
 monthly price on the storage and its waste. auditor run audits once; auditor serve audits
 on a schedule and serves Prometheus metrics.
 
-` + exitCodesHelp,
+` + exitCodesHelp + "\n" + fixExitHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -105,6 +105,6 @@ on a schedule and serves Prometheus metrics.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(newRunCmd(), newServeCmd(), newCostCmd(), newRulesCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newServeCmd(), newCostCmd(), newRulesCmd(), newVersionCmd(), newResizeCmd(), newPreflightCmd(), newFixCmd())
 	return root
 }

@@ -79,7 +79,13 @@ func (o *costOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr i
 	}
 	rep := ar.res.Report
 	if rep.Cost == nil {
-		return &exitError{code: ExitError, err: fmt.Errorf("no cost section was computed for %s", rep.Cluster)}
+		why := "the input has no PersistentVolumes: include them in the dump (kubectl get pv,pvc,storageclasses -A -o yaml)"
+		for _, u := range rep.Unreadable {
+			if u.Kind == "PersistentVolume" {
+				why = "PersistentVolumes could not be read (" + u.Reason + "): grant list on persistentvolumes"
+			}
+		}
+		return &exitError{code: ExitError, err: fmt.Errorf("no cost for %s: %s", rep.Cluster, why)}
 	}
 	doc := costDocument{APIVersion: audit.APIVersion, Kind: "CostReport", Cluster: rep.Cluster, GeneratedAt: rep.GeneratedAt, Cost: rep.Cost}
 	write := func(w io.Writer) error {

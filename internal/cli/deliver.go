@@ -30,9 +30,9 @@ func (d *deliveryFlags) addFlags(fs *pflag.FlagSet) {
 
 // delivery is a validated set of sinks for one auditor.
 type delivery struct {
-	store  state.Store // nil: no state
-	where  string      // the store, for messages
-	notify *notifier   // nil: no Slack
+	store state.Store // nil: no state
+	where string      // the store, for messages
+	slack *notifier   // nil: no Slack
 }
 
 // setup resolves flags against the config file. inMemory gives serve a process-local
@@ -72,36 +72,36 @@ func (d *deliveryFlags) setup(a *auditor, inMemory bool) (*delivery, error) {
 	if n != nil && n.opts.OnlyChanges && out.store == nil {
 		return nil, usageError("--slack-only-changes needs run-to-run state to know what changed: add --state-file (or --state-configmap in a cluster)")
 	}
-	out.notify = n
+	out.slack = n
 	return out, nil
 }
 
-// delivered says what deliver did.
-type delivered struct {
-	warnings  []string
-	posted    bool
-	notifyErr error // the digest could not be posted (exit code 4 for run)
+// record keeps run-to-run state, marking the report's new and resolved findings. A
+// state failure is a warning, never a lost audit: the report is still written, without
+// the comparison. It returns the warnings to show.
+func (d *delivery) record(ctx context.Context, ar *auditRun) []string {
+	if d.store == nil {
+		return nil
+	}
+	var warnings []string
+	rep := ar.res.Report
+	dropped, err := state.Record(ctx, d.store, rep, ar.res.Ran, rep.GeneratedAt)
+	if err != nil {
+		warnings = append(warnings, fmt.Sprintf("run-to-run state not kept (%s): %v; the report has no new/resolved marks", d.where, oneLine(err.Error())))
+	}
+	if dropped > 0 {
+		warnings = append(warnings, fmt.Sprintf("state in %s is full: %d entries were dropped (stale ones first, then the lowest-severity findings), and those findings will read as new again", d.where, dropped))
+	}
+	return warnings
 }
 
-// deliver records state (marking the report's new and resolved findings) and posts the
-// digest. A state failure is a warning, never a lost audit: the report is still written,
-// without the comparison.
-func (d *delivery) deliver(ctx context.Context, ar *auditRun) delivered {
-	var out delivered
-	rep := ar.res.Report
-	if d.store != nil {
-		dropped, err := state.Record(ctx, d.store, rep, ar.res.Ran, rep.GeneratedAt)
-		if err != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("run-to-run state not kept (%s): %v; the report has no new/resolved marks", d.where, oneLine(err.Error())))
-		}
-		if dropped > 0 {
-			out.warnings = append(out.warnings, fmt.Sprintf("state in %s is full: %d entries were dropped (stale ones first, then the lowest-severity findings), and those findings will read as new again", d.where, dropped))
-		}
+// notify posts the digest; posted is false when there is no Slack or nothing to say.
+// Callers write the report first: a slow or failing Slack must never hold it back.
+func (d *delivery) notify(ctx context.Context, rep *audit.Report) (posted bool, err error) {
+	if d.slack == nil {
+		return false, nil
 	}
-	if d.notify != nil {
-		out.posted, out.notifyErr = d.notify.post(ctx, rep)
-	}
-	return out
+	return d.slack.post(ctx, rep)
 }
 
 // namespace is the auditor's own namespace: the kubeconfig context's, or in a pod

@@ -139,20 +139,38 @@ func TestSlackFailureKeepsReportAndExits4(t *testing.T) {
 	}
 }
 
-func TestSlackPostsDigest(t *testing.T) {
+func TestSlackPostsDigestAfterTheReport(t *testing.T) {
 	var body atomic.Value
+	var reportWritten atomic.Bool
+	reportPath := filepath.Join(t.TempDir(), "report.json")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		body.Store(string(b))
+		_, err := os.Stat(reportPath)
+		reportWritten.Store(err == nil)
 		fmt.Fprint(w, "ok")
 	}))
 	defer srv.Close()
 	t.Setenv(envWebhookURL, srv.URL+"/services/T/B/x")
-	code, _, stderr := run(t, "", demoArgs("-o", "json", "--slack-min-severity", "critical")...)
+	code, _, stderr := run(t, "", demoArgs("-o", "json", "--output-file", reportPath, "--slack-min-severity", "critical")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	got, _ := body.Load().(string)
+	if !reportWritten.Load() {
+		t.Error("the digest was posted before the report was written")
+	}
+	digest, _ := body.Load().(string)
+	// A report that cannot be written is not announced, and nothing is recorded.
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	body.Store("")
+	code, _, _ = run(t, "", demoArgs("--output-file", filepath.Join(t.TempDir(), "no", "dir", "r.json"), "--state-file", statePath)...)
+	if got, _ := body.Load().(string); code != ExitError || got != "" {
+		t.Errorf("unwritable report: exit %d, posted %d bytes; want exit 2 and no post", code, len(got))
+	}
+	if _, err := os.Stat(statePath); err == nil {
+		t.Error("unwritable report: the state was recorded anyway")
+	}
+	got := digest
 	for _, want := range []string{"incident-cluster.yaml", "node-attach-limit", "Storage cost", "Confirm the machine is gone"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("digest lacks %q", want)
@@ -210,5 +228,18 @@ func TestCostCommand(t *testing.T) {
 	_, table, _ := run(t, "", "cost", "--from-file", demo, "--now", demoNow)
 	if !strings.HasPrefix(table, "Storage cost: 371.96 USD a month") || strings.Contains(table, "SEVERITY") {
 		t.Errorf("cost table should hold only the cost section:\n%s", table)
+	}
+}
+
+func TestSlackTLSFailureSaysWhatToDo(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer srv.Close()
+	t.Setenv(envWebhookURL, srv.URL+"/services/T/B/sEcReT")
+	code, _, stderr := run(t, "", demoArgs("-o", "json")...)
+	if code != ExitNotify || !strings.Contains(stderr, "TLS connection to Slack failed") || strings.Contains(stderr, "sEcReT") {
+		t.Errorf("exit %d, stderr %q; want exit 4 with the TLS hint and no secret", code, stderr)
+	}
+	if strings.Count(stderr, "Slack webhook") != 1 {
+		t.Errorf("the error repeats itself: %q", stderr)
 	}
 }

@@ -28,6 +28,7 @@ type runOptions struct {
 	outputFile   string
 	debugTimings bool
 	memProfile   string
+	fix          fixFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -68,12 +69,26 @@ Slack: set SLACK_WEBHOOK_URL (an incoming webhook), or SLACK_BOT_TOKEN plus
 --slack-channel, and the run posts a digest after writing the report. A failed post
 never loses the report; the exit code is 4.
 
-` + exitCodesHelp,
+Fixing: --fix (live clusters only), after the report, prints the plan of the fixes the
+findings propose — object, action, safety class, the exact patch or delete — and applies
+the allowed ones: safe fixes (reversible, no data touched, nothing restarted); disruptive
+ones (restarting pods) with --allow disruptive; destructive ones (deleting claims, volumes,
+pods) with --allow destructive and the rule in the config's fix.allow. On a terminal it
+asks first (--yes skips the question; without a terminal and without --yes nothing is
+applied). Each action re-reads its objects and is skipped when one changed since the
+audit; patches carry the resourceVersion (a concurrent write fails, nothing is
+overwritten), deletes the UID and resourceVersion as preconditions. --dry-run=server sends
+every change with dryRun=All, --dry-run=client only prints the plan. The plan and the
+results go to stdout under a table, to stderr when stdout carries a document.
+
+` + exitCodesHelp + "\n" + fixExitHelp,
 		Example: `  auditor run
   auditor run --context prod -n shop,billing -o json
   auditor run --from-file examples/incident-cluster.yaml
   kubectl get pv,pvc,sc -A -o yaml | auditor run --from-file - --rules pv-released-retained
-  auditor run --config config/auditor.yaml --fail-on critical`,
+  auditor run --config config/auditor.yaml --fail-on critical
+  auditor run --fix --dry-run=server
+  auditor run --fix --allow disruptive,destructive --config config/auditor.yaml --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -88,6 +103,7 @@ never loses the report; the exit code is 4.
 	f.BoolVar(&o.debugTimings, "debug-timings", false, "print load and per-rule timings to stderr")
 	f.StringVar(&o.memProfile, "debug-memprofile", "", "write a heap profile to this file once the cluster is read (for go tool pprof)")
 	_ = f.MarkHidden("debug-memprofile")
+	o.fix.addFlags(f)
 	return cmd
 }
 
@@ -101,6 +117,13 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 		return err
 	}
 	d, err := o.deliveryFlags.setup(a, false)
+	if err != nil {
+		return err
+	}
+	if err := checkWritable(o.outputFile); err != nil {
+		return usageError("%v", err)
+	}
+	fx, err := o.fix.prepare(a)
 	if err != nil {
 		return err
 	}
@@ -119,18 +142,28 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	if o.debugTimings {
 		printTimings(stderr, ar.loaded, res.Timings)
 	}
-	// State first (it marks new and resolved findings), then the report, then Slack:
-	// a failed post must never cost the written report.
-	out := d.deliver(ctx, ar)
-	for _, w := range out.warnings {
+	// State first (it marks new and resolved findings), then the report, then Slack: a
+	// slow or failed post must never hold back or cost the written report, and a report
+	// that could not be written is not announced.
+	for _, w := range d.record(ctx, ar) {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
 	if err := writeReport(stdout, o.outputFile, res.Report, format); err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
+	_, notifyErr := d.notify(ctx, res.Report)
+	// Fixes come after the report is out, so a failed fix never costs the report.
+	fixFailed := false
+	if fx != nil {
+		if fixFailed, err = fx.run(ctx, res.Report, stdin, fixOutput(stdout, stderr, format, o.outputFile)); err != nil {
+			return &exitError{code: ExitError, err: fmt.Errorf("writing the fix plan: %w", err)}
+		}
+	}
 	switch {
-	case out.notifyErr != nil:
-		return &exitError{code: ExitNotify, err: out.notifyErr}
+	case fixFailed:
+		return &exitError{code: ExitFixFailed, err: errors.New("--fix: at least one action failed (see the results above)")}
+	case notifyErr != nil:
+		return &exitError{code: ExitNotify, err: notifyErr}
 	case a.failOn != 0 && res.Report.Summary.AtLeast(a.failOn) > 0:
 		return &exitError{code: ExitFindings}
 	case res.Partial:
@@ -160,6 +193,20 @@ func terminalOptions(w io.Writer) report.Options {
 		}
 	}
 	return ropts
+}
+
+// checkWritable fails early, before the audit records state or posts anything, when
+// path's directory cannot take the report.
+func checkWritable(path string) error {
+	if path == "" {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("--output-file %s: %v", path, unwrapPathError(err))
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }
 
 // writeFileAtomic writes through a temporary file in the same directory and renames it

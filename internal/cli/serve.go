@@ -202,18 +202,19 @@ func (s *server) runOnce(ctx context.Context) {
 	rep := ar.res.Report
 	run.Objects = ar.objects
 	run.Partial = ar.res.Partial
-	out := s.d.deliver(ctx, ar)
-	for _, w := range out.warnings {
+	for _, w := range s.d.record(ctx, ar) {
 		s.log.Warn(w)
 	}
 	run.Duration = time.Since(start)
-	if out.notifyErr != nil {
-		run.NotifyErr = out.notifyErr
-		s.log.Error("notification failed", "err", oneLine(out.notifyErr.Error()))
-	}
+	// Metrics first: Slack retries (up to about two minutes) must not hold them back.
 	s.metrics.Observe(rep, run)
+	posted, notifyErr := s.d.notify(ctx, rep)
+	if notifyErr != nil {
+		s.metrics.NotificationFailed()
+		s.log.Error("notification failed", "err", oneLine(notifyErr.Error()))
+	}
 	attrs := []any{"critical", rep.Summary.Critical, "warning", rep.Summary.Warning, "info", rep.Summary.Info,
-		"duration", run.Duration.Round(time.Millisecond), "objects", totalObjects(ar.objects), "posted", out.posted}
+		"duration", run.Duration.Round(time.Millisecond), "objects", totalObjects(ar.objects), "posted", posted}
 	if rep.Changes != nil {
 		attrs = append(attrs, "new", rep.Changes.New, "resolved", rep.Changes.Resolved)
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/spf13/pflag"
@@ -40,7 +39,6 @@ func (s *slackFlags) addFlags(fs *pflag.FlagSet) {
 type notifier struct {
 	sender slack.Sender
 	opts   slack.DigestOptions
-	via    string
 }
 
 // prepare resolves the Slack settings: flags first, then the config file's slack
@@ -102,7 +100,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		if err != nil {
 			return nil, usageError("Slack: %v", err)
 		}
-		n.sender, n.via = bot, "Slack channel "+channel
+		n.sender = bot
 	case webhook != "":
 		if attach {
 			return nil, usageError("--slack-attach-report needs a bot token and --slack-channel: incoming webhooks cannot upload files")
@@ -111,7 +109,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		if err != nil {
 			return nil, usageError("Slack webhook from %s: %v", webhookFrom, err)
 		}
-		n.sender, n.via = wh, "Slack webhook"
+		n.sender = wh
 	default:
 		if onlyChanges || attach || s.minSeverity != "" {
 			return nil, usageError("Slack options given but no destination: set $%s (or --slack-webhook-url), or --slack-channel with $%s", envWebhookURL, envBotToken)
@@ -127,7 +125,8 @@ func (n *notifier) post(ctx context.Context, rep *audit.Report) (posted bool, er
 		return false, nil
 	}
 	if err := n.sender.Send(ctx, rep); err != nil {
-		return false, fmt.Errorf("posting the digest to %s: %w", n.via, err)
+		// The sender's error already says "Slack webhook: posting the digest failed …".
+		return false, err
 	}
 	return true, nil
 }

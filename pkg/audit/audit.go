@@ -99,6 +99,9 @@ type Finding struct {
 	// name): when it changes, the finding is a new one. Rules set it; it is not part of
 	// the document, only of the fingerprint.
 	Fact string `json:"-"`
+	// Fixes are the changes the rule proposes (see Fix); `auditor run --fix` plans and
+	// applies them. Empty for most rules and findings.
+	Fixes []Fix `json:"fixes,omitempty"`
 }
 
 // Summary counts reported findings by severity, and the suppressed ones apart.

@@ -31,6 +31,8 @@ type File struct {
 	State      State                 `yaml:"state"`
 	// Cost prices volumes (first match wins) and sets budgets; see docs/cost.md.
 	Cost cost.Config `yaml:"cost"`
+	// Fix configures auditor run --fix (see fix.go).
+	Fix Fix `yaml:"fix"`
 }
 
 // Namespaces filters findings by namespace.
@@ -126,6 +128,9 @@ func Parse(path string, b []byte, known []*rules.Rule) (*Config, error) {
 		return nil, err
 	}
 	if err := c.checkCost(&root); err != nil {
+		return nil, err
+	}
+	if err := c.checkFix(&root, at, byID); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -235,10 +235,18 @@ func Compute(snap *snapshot.Snapshot, m *Model, inScope func(namespace string) b
 }
 
 // pvProvisioner returns what prices a PV: its class's provisioner and parameters, or when
-// the class is gone (or was never set) its CSI driver or in-tree plugin.
+// the class is gone (or was never set) its CSI driver or in-tree plugin. When the
+// StorageClasses were not read, a named class's parameters are unknown: guessing the
+// driver's defaults would price an io2 volume as gp3, so only entries matching the class
+// name can price it, and otherwise it counts as unpriced.
 func pvProvisioner(snap *snapshot.Snapshot, pv *corev1.PersistentVolume) (string, map[string]string) {
-	if sc := snap.StorageClass(pv.Spec.StorageClassName); sc != nil && pv.Spec.StorageClassName != "" {
-		return sc.Provisioner, sc.Parameters
+	if name := pv.Spec.StorageClassName; name != "" {
+		if sc := snap.StorageClass(name); sc != nil {
+			return sc.Provisioner, sc.Parameters
+		}
+		if !snap.Loaded(snapshot.StorageClasses) {
+			return "", nil
+		}
 	}
 	s := pv.Spec.PersistentVolumeSource
 	switch {

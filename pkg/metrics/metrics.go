@@ -101,6 +101,15 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
+// NotificationFailed counts a digest that could not be posted. serve observes a run as
+// soon as its report exists and posts afterwards, so Slack retries never hold back the
+// metrics; a failed post is counted here.
+func (m *Metrics) NotificationFailed() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.notifyFailures++
+}
+
 // Observe records a run. rep is the run's report, nil when the run failed (then
 // run.Err should say why; a nil rep is a failure either way).
 func (m *Metrics) Observe(rep *audit.Report, run Run) {

@@ -55,8 +55,11 @@ type Result struct {
 	// Partial is true when a kind was unreadable or a rule was skipped for an error.
 	Partial bool
 	Timings []Timing
-	// Ran lists the rules that ran to completion, in registry order: run-to-run state may
-	// only call a finding resolved when its rule ran (a skipped rule fixed nothing).
+	// Ran lists the rules that ran to completion with all their inputs, Optional kinds
+	// included, in registry order: run-to-run state may only call a finding resolved when
+	// its rule ran (a skipped rule fixed nothing). A rule whose optional evidence was not
+	// read still reports what it can see, but the problems it could not see are not
+	// gone: a forbidden Pod list is not a fix.
 	Ran []string
 }
 
@@ -186,7 +189,7 @@ func (e *Engine) Run(ctx context.Context, snap *snapshot.Snapshot, s Settings, n
 				}
 			}
 		}
-		if valid {
+		if valid && allRead(r.Optional, snap) {
 			res.Ran = append(res.Ran, r.ID)
 		}
 	}
@@ -219,6 +222,16 @@ func missingInput(r *Rule, snap *snapshot.Snapshot) string {
 		}
 	}
 	return ""
+}
+
+// allRead reports whether every kind in ks was read completely.
+func allRead(ks []snapshot.Kind, snap *snapshot.Snapshot) bool {
+	for _, k := range ks {
+		if !snap.Loaded(k) {
+			return false
+		}
+	}
+	return true
 }
 
 func runIsolated(r *Rule, p *Pass) (err error) {

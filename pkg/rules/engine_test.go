@@ -2,6 +2,7 @@ package rules
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -179,3 +180,34 @@ func TestIgnores(t *testing.T) {
 		}
 	}
 }
+
+// TestRanNeedsEveryInput: run-to-run state resolves a finding only when its rule ran with
+// all its inputs, so Ran leaves out a rule that failed and one whose optional evidence
+// could not be read, and keeps one that ran on everything.
+func TestRanNeedsEveryInput(t *testing.T) {
+	withPods := everyPV("pv-with-pods", audit.Warning)
+	withPods.Optional = []snapshot.Kind{snapshot.Pods}
+	failing := everyPV("pv-failing", audit.Warning)
+	failing.Check = func(p *Pass) error { return errTest }
+	eng, err := NewEngine([]*Rule{everyPV("pv-plain", audit.Warning), withPods, failing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testSnapshot(pv("a", "", nil))
+	s.MarkUnreadable(snapshot.Pods, "forbidden")
+	res, _ := eng.Run(context.Background(), s, Settings{}, now)
+	if strings.Join(res.Ran, ",") != "pv-plain" {
+		t.Errorf("Ran = %v, want [pv-plain]", res.Ran)
+	}
+	if n := len(res.Report.Findings); n != 2 {
+		t.Errorf("%d findings, want 2: a rule missing optional evidence still reports what it sees", n)
+	}
+	s2 := testSnapshot(pv("a", "", nil))
+	s2.MarkPresent(snapshot.Pods)
+	res, _ = eng.Run(context.Background(), s2, Settings{}, now)
+	if strings.Join(res.Ran, ",") != "pv-plain,pv-with-pods" {
+		t.Errorf("with pods read: Ran = %v, want [pv-plain pv-with-pods]", res.Ran)
+	}
+}
+
+var errTest = errors.New("test failure")

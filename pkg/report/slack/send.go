@@ -3,6 +3,8 @@ package slack
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -185,6 +187,17 @@ func commonHint(ctx context.Context, err error, other string) string {
 		return "Slack did not answer in time: check the network path to Slack (proxy, firewall, egress NetworkPolicy)"
 	case isConnection(err):
 		return "could not reach Slack: check DNS, the proxy and egress rules"
+	}
+	var dns *net.DNSError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var certInvalid x509.CertificateInvalidError
+	var tlsRecord tls.RecordHeaderError
+	switch {
+	case errors.As(err, &dns):
+		return "cannot resolve " + dns.Name + ": check the DNS and the proxy settings (HTTPS_PROXY) of where the auditor runs"
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &certInvalid), errors.As(err, &tlsRecord):
+		return "the TLS connection to Slack failed: a proxy re-signing traffic needs its CA in the system trust store (or SSL_CERT_FILE)"
 	}
 	return other
 }

@@ -321,6 +321,7 @@ func (c *synth) clusterScoped(nodeCount int) {
 		}
 		nm := c.meta("", name, 60*day)
 		nm.Labels["topology.kubernetes.io/zone"] = fmt.Sprintf("eu-west-1%c", 'a'+i%3)
+		nm.Labels["kubernetes.io/hostname"] = name
 		s.Add(&corev1.Node{ObjectMeta: nm, Status: corev1.NodeStatus{
 			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready}},
 			Capacity:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16"), corev1.ResourceMemory: resource.MustParse("64Gi")},
@@ -436,6 +437,14 @@ func (c *synth) pv(name, class, capacity string, modes []corev1.PersistentVolume
 	case classLocal:
 		pv.Annotations["pv.kubernetes.io/provisioned-by"] = "rancher.io/local-path"
 		pv.Spec.HostPath = &corev1.HostPathVolumeSource{Path: "/opt/local-path-provisioner/" + name, Type: ptrTo(corev1.HostPathDirectoryOrCreate)}
+		// local-path volumes live on one host; one in 13 on a host the node pool replacement
+		// removed (pv-node-affinity-unsatisfiable).
+		host := c.nodes[c.uid%len(c.nodes)]
+		if c.uid%13 == 0 {
+			host = fmt.Sprintf("node-retired-%05d", c.uid%1000)
+		}
+		pv.Spec.NodeAffinity = &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{host}}}}}}}
 	case classNFS:
 		pv.Annotations["pv.kubernetes.io/provisioned-by"] = driverNFS
 		pv.Spec.CSI = &corev1.CSIPersistentVolumeSource{Driver: driverNFS, VolumeHandle: "nfs-server.storage.svc#share#" + name,

@@ -11,6 +11,7 @@ func All() []*rules.Rule {
 		pvReleasedRetained,
 		pvReleasedStuck,
 		pvAvailableUnreserved,
+		pvNodeAffinityUnsatisfiable,
 		pvFailed,
 		pvcLost,
 		pvcPending,

@@ -17,8 +17,9 @@ var costBudget = &rules.Rule{
 	Action:   "Delete unused volumes (see the waste findings) or raise the budget in the config",
 	Severity: audit.Warning,
 	Category: rules.Cost,
-	Reads:    []snapshot.Kind{snapshot.PersistentVolumes},
-	Optional: []snapshot.Kind{snapshot.PersistentVolumeClaims, snapshot.StorageClasses},
+	// Without the classes, prices are unknown (a budget could read as met); without the
+	// claims, pending volumes and namespaces of unbound claims are missing.
+	Reads: []snapshot.Kind{snapshot.PersistentVolumes, snapshot.PersistentVolumeClaims, snapshot.StorageClasses},
 	Doc: `A namespace's volumes, or all the volumes the run covers, cost more per month than the
 budget set in the config file:
 

@@ -67,11 +67,11 @@ higher than the VM really allows, attachments fail with ` + "`FailedAttachVolume
 			}
 			byDriver := nodeCSIVolumes(snap, node)
 			for _, driver := range sortedMapKeys(byDriver) {
-				entry := snapshot.CSINodeDriver(cn, driver)
-				if entry == nil || entry.Allocatable == nil || entry.Allocatable.Count == nil {
+				limit, limited := snapshot.AttachLimit(cn, driver)
+				if !limited {
 					continue
 				}
-				limit, used := int(*entry.Allocatable.Count), len(byDriver[driver])
+				used := len(byDriver[driver])
 				var pct float64
 				switch {
 				case used == 0:

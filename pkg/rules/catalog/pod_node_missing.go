@@ -57,7 +57,16 @@ RWO volumes show ` + "`Multi-Attach error`" + `).
   and fix that controller; once it is safe, remove them:
   ` + "`kubectl patch pod <pod> -n <ns> --type=merge -p '{\"metadata\":{\"finalizers\":null}}'`" + `.
   A ` + "`kubectl delete pod --grace-period=0 --force`" + ` does **not** clear finalizers.
-- No finalizers: PodGC is not working — check kube-controller-manager's logs and health.`,
+- No finalizers: PodGC is not working — check kube-controller-manager's logs and health.
+
+**Fix** (` + "`auditor run --fix --allow destructive`" + ` with the rule in the config's ` + "`fix.allow`" + `,
+destructive): force-deletes the pod (grace period 0) with its UID and resourceVersion as
+preconditions, as PodGC would have, only while the pod is unchanged since the audit and its node
+still does not exist. Pods with finalizers get no fix: a grace-0 delete does not clear them, and
+removing them skips whatever their controller must clean up first. A **StatefulSet** pod is
+held back until its node has been gone longer than ` + "`fix.podNodeMissingGrace`" + ` (config, default
+10m), dated by the earliest of the pod's ` + "`deletionTimestamp`" + `, its ` + "`DisruptionTarget`" + ` condition and,
+with run-to-run state, when the auditor first saw it; with none of them it is not deleted.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		if !snap.Complete(snapshot.Nodes) {
@@ -132,7 +141,11 @@ RWO volumes show ` + "`Multi-Attach error`" + `).
 				msg = fmt.Sprintf("pod %s/%s (owner %s) is bound to node %s, which no longer exists, and still holds its claims (%s); %s",
 					pod.Namespace, pod.Name, d["owner"], pod.Spec.NodeName, d["claims"], blocker)
 			}
-			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.Pods, pod), Message: msg, Details: d, Fact: pod.Spec.NodeName})
+			var fixes []audit.Fix
+			if len(pod.Finalizers) == 0 {
+				fixes = []audit.Fix{forceDeletePodFix(pod, started, finished)}
+			}
+			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.Pods, pod), Message: msg, Details: d, Fact: pod.Spec.NodeName, Fixes: fixes})
 		}
 		return nil
 	},

@@ -6,9 +6,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
@@ -45,8 +42,16 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 - Reserve it for the claim that should get it:
   ` + "`kubectl patch pv <pv> -p '{\"spec\":{\"claimRef\":{\"namespace\":\"<ns>\",\"name\":\"<claim>\"}}}'`" + `
 - or reserve it for a placeholder nobody uses:
-  ` + "`kubectl patch pv <pv> -p '{\"spec\":{\"claimRef\":{\"namespace\":\"storage-auditor-quarantine\",\"name\":\"<pv>\"}}}'`" + `
-- or, once the data is backed up or unneeded, ` + "`kubectl delete pv <pv>`" + `.`,
+  ` + "`kubectl patch pv <pv> -p '{\"spec\":{\"claimRef\":{\"namespace\":\"storage-auditor-reserved\",\"name\":\"<pv>\"}}}'`" + `
+- or, once the data is backed up or unneeded, ` + "`kubectl delete pv <pv>`" + `.
+
+**Fix** (` + "`auditor run --fix`" + `, safe): reserves the PV for the placeholder claim
+` + "`storage-auditor-reserved/<pv>`" + ` — a ` + "`claimRef`" + ` without UID naming a claim nothing creates — and
+records it in the annotation ` + "`storage-auditor.dev/reserved-for`" + `. The PV stays Available, keeps its
+data, and no claim can bind it. Before patching, the PV is read again: it must still be
+Available with no ` + "`claimRef`" + `, unchanged since the audit, and the placeholder claim must not
+exist. ` + "`auditor fix release-pv <pv>`" + ` removes the reservation (and only a reservation the
+auditor made).`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		candidates := newPVTakers(snap)
@@ -67,7 +72,8 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 				msg = fmt.Sprintf("PV %s (%s, class %q) is Available with its old data and would be bound by %s: reserve it with a claimRef or delete it now",
 					pv.Name, d["capacity"], pv.Spec.StorageClassName, takers[0])
 			}
-			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.PersistentVolumes, pv), Message: msg, Details: d})
+			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.PersistentVolumes, pv), Message: msg, Details: d,
+				Fixes: []audit.Fix{reservePVFix(pv)}})
 		}
 		return nil
 	},
@@ -75,15 +81,14 @@ for that claim only), and PVs still in phase ` + "`Pending`" + `.
 
 // pvTaker is something that would bind an Available PV it matches: a Pending claim without
 // a volumeName, or a StatefulSet's volumeClaimTemplate (on its next scale-up). What the PV
-// controller matches on is read and parsed once.
+// controller matches on (snapshot.ClaimMatch, shared with `auditor preflight scale`) is
+// read and parsed once.
 type pvTaker struct {
-	order   int // pending claims in snapshot order first, then templates in StatefulSet order
-	request resource.Quantity
-	modes   []corev1.PersistentVolumeAccessMode
-	sel     labels.Selector // nil when the claim has no selector
-	desc    string          // set for claims; for templates on first use (see describe)
-	st      *appsv1.StatefulSet
-	tpl     string
+	order int // pending claims in snapshot order first, then templates in StatefulSet order
+	match snapshot.ClaimMatch
+	desc  string // set for claims; for templates on first use (see describe)
+	st    *appsv1.StatefulSet
+	tpl   string
 }
 
 // takerKey is what a PV must equal exactly: its class and volume mode (unset is Filesystem).
@@ -106,31 +111,16 @@ func newPVTakers(snap *snapshot.Snapshot) *pvTakers {
 	// retroactively for Pending claims since 1.28); only with no default does it keep
 	// matching PVs of class "". Without StorageClasses we cannot tell: such takers are left
 	// out rather than guessed.
-	defaultClass, defaultKnown := "", snap.Loaded(snapshot.StorageClasses)
-	if sc := snapshot.DefaultStorageClass(snap.StorageClasses); defaultKnown && sc != nil {
-		defaultClass = sc.Name
-	}
+	defaultClass, defaultKnown := snap.DefaultClassName()
 	n := 0
 	add := func(pvc *corev1.PersistentVolumeClaim, tk *pvTaker) {
-		class, set := snapshot.ClaimClassSet(pvc)
-		if !set {
-			if !defaultKnown {
-				return
-			}
-			class = defaultClass
+		m, ok := snapshot.NewClaimMatch(pvc, defaultClass, defaultKnown)
+		if !ok {
+			return
 		}
-		spec := &pvc.Spec
-		req, _ := snapshot.ClaimRequest(pvc)
 		tk.order, n = n, n+1
-		tk.request, tk.modes = req, spec.AccessModes
-		if spec.Selector != nil {
-			s, err := metav1.LabelSelectorAsSelector(spec.Selector)
-			if err != nil {
-				s = labels.Nothing() // an invalid selector matches no PV
-			}
-			tk.sel = s
-		}
-		k := takerKey{class, volumeMode(spec.VolumeMode)}
+		tk.match = m
+		k := takerKey{m.Class, m.VolumeMode}
 		t.byKey[k] = append(t.byKey[k], tk)
 	}
 	for _, pvc := range snap.PersistentVolumeClaims {
@@ -145,7 +135,7 @@ func newPVTakers(snap *snapshot.Snapshot) *pvTakers {
 		}
 	}
 	for _, l := range t.byKey {
-		sort.SliceStable(l, func(i, j int) bool { return l[i].request.Cmp(l[j].request) < 0 })
+		sort.SliceStable(l, func(i, j int) bool { return l[i].match.Request.Cmp(l[j].match.Request) < 0 })
 	}
 	return t
 }
@@ -159,10 +149,10 @@ func (t *pvTakers) of(pv *corev1.PersistentVolume) []string {
 		return nil
 	}
 	group := t.byKey[takerKey{pv.Spec.StorageClassName, volumeMode(pv.Spec.VolumeMode)}]
-	fit := sort.Search(len(group), func(i int) bool { return group[i].request.Cmp(capa) > 0 })
+	fit := sort.Search(len(group), func(i int) bool { return group[i].match.Request.Cmp(capa) > 0 })
 	var hits []*pvTaker
 	for _, tk := range group[:fit] {
-		if hasAccessModes(pv, tk.modes) && (tk.sel == nil || tk.sel.Matches(labels.Set(pv.Labels))) {
+		if tk.match.Matches(pv) {
 			hits = append(hits, tk)
 		}
 	}
@@ -188,26 +178,12 @@ func (tk *pvTaker) describe(snap *snapshot.Snapshot) string {
 	return tk.desc
 }
 
-// hasAccessModes reports whether pv offers every access mode in modes.
+// hasAccessModes is snapshot.PVHasAccessModes.
 func hasAccessModes(pv *corev1.PersistentVolume, modes []corev1.PersistentVolumeAccessMode) bool {
-	for _, m := range modes {
-		found := false
-		for _, have := range pv.Spec.AccessModes {
-			if have == m {
-				found = true
-				break
-			}
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
+	return snapshot.PVHasAccessModes(pv, modes)
 }
 
+// volumeMode is snapshot.VolumeModeOf.
 func volumeMode(m *corev1.PersistentVolumeMode) corev1.PersistentVolumeMode {
-	if m == nil {
-		return corev1.PersistentVolumeFilesystem
-	}
-	return *m
+	return snapshot.VolumeModeOf(m)
 }

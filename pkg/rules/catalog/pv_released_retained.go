@@ -38,7 +38,13 @@ re-install.
   claim, which then mounts the old data (see ` + "`pv-available-unreserved`" + `).
 
 To keep a Released PV on purpose, annotate it:
-` + "`kubectl annotate pv <pv> storage-auditor.dev/ignore='pv-released-retained: kept for audit'`" + `.`,
+` + "`kubectl annotate pv <pv> storage-auditor.dev/ignore='pv-released-retained: kept for audit'`" + `.
+
+**Fix** (` + "`auditor run --fix --allow destructive`" + ` with the rule in the config's ` + "`fix.allow`" + `,
+destructive): deletes the PV, with its UID and resourceVersion as preconditions, only while it is
+still Released, has reclaim policy Retain and no claim refers to it (its claim is gone, or exists
+with another UID). The disk at the provider is **not** deleted: with Retain it survives its PV,
+so delete it there (after a backup if in doubt) to stop paying for it.`,
 	Check: func(p *rules.Pass) error {
 		for _, pv := range p.Snapshot.PersistentVolumes {
 			if pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain {
@@ -53,6 +59,7 @@ To keep a Released PV on purpose, annotate it:
 				Message: fmt.Sprintf("PV %s (%s) was released by claim %s %s ago and is kept by reclaim policy Retain: its data and cost remain; delete it once the data is no longer needed, or reserve it for a claim of the same name",
 					pv.Name, d["capacity"], d["formerClaim"], d["releasedFor"]),
 				Details: d,
+				Fixes:   []audit.Fix{releasedPVFix(pv)},
 			})
 		}
 		return nil

@@ -18,7 +18,8 @@ var pvcResizeStuck = &rules.Rule{
 	Severity: audit.Warning,
 	Category: rules.Expansion,
 	Reads:    []snapshot.Kind{snapshot.PersistentVolumeClaims},
-	Optional: []snapshot.Kind{snapshot.Pods, snapshot.Events},
+	Optional: []snapshot.Kind{snapshot.Pods, snapshot.Events, snapshot.StatefulSets, snapshot.Deployments,
+		snapshot.DaemonSets, snapshot.ReplicaSets},
 	Params: []rules.Param{{Name: "grace", Type: rules.Duration, Default: "30m",
 		Doc: "how long a resize may stay in progress, keep failing with an error that is retried, or leave a file system resize pending under a running pod, before it is reported"}},
 	Doc: `An expansion was picked up (by the CSI external-resizer, the in-tree expand controller or
@@ -53,7 +54,16 @@ the claim is read; on such clusters the rule relies on the conditions only.
   ` + "`status.capacity`" + ` to retry with a size the backend accepts:
   ` + "`kubectl patch pvc <claim> -n <ns> -p '{\"spec\":{\"resources\":{\"requests\":{\"storage\":\"<size>\"}}}}'`" + `.
 - File system resize pending under a running pod: if the driver only expands offline, restart
-  the pod (` + "`kubectl delete pod <pod> -n <ns>`" + ` for a controller-managed pod).`,
+  the pod (` + "`kubectl delete pod <pod> -n <ns>`" + ` for a controller-managed pod).
+
+**Fix** (` + "`auditor run --fix --allow disruptive`" + `, disruptive): for a file system resize pending
+under running pods, a rolling restart of the workloads that own those pods, as
+` + "`kubectl rollout restart`" + ` does (the annotation ` + "`kubectl.kubernetes.io/restartedAt`" + ` on the pod
+template): the kubelet finishes the resize when it mounts the volume again. Proposed for
+StatefulSets and DaemonSets (not with the ` + "`OnDelete`" + ` update strategy, which a template change does
+not restart) and for the Deployment of a ReplicaSet; bare pods and Jobs get no fix. Applied only
+while the workload and the claim are unchanged since the audit. Failed and stuck controller-side
+resizes have no automatic fix: their cause needs a person.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		grace := p.Duration("grace")
@@ -176,7 +186,15 @@ the claim is read; on such clusters the rule relies on the conditions only.
 				if e := d["lastEvent"]; e != "" {
 					why = " (" + e + ")"
 				}
-				p.Report(audit.Finding{Object: ref, Details: d, Fact: "fs-pending:" + d["request"],
+				var fixes []audit.Fix
+				restarts := map[string]bool{}
+				for _, u := range users {
+					if kind, w := restartableWorkload(snap, u); w != nil && !restarts[string(kind)+"/"+w.GetName()] {
+						restarts[string(kind)+"/"+w.GetName()] = true
+						fixes = append(fixes, rolloutRestartFix(kind, w, pvc, p.Now))
+					}
+				}
+				p.Report(audit.Finding{Object: ref, Details: d, Fact: "fs-pending:" + d["request"], Fixes: fixes,
 					Message: fmt.Sprintf("claim %s: the volume was expanded to %s but the file system resize has been pending for %s%s although pod %s runs on node %s%s: check the pod's events and the kubelet's log on that node, or restart the pod if the driver only expands offline",
 						name, d["request"], d["pendingFor"], ageQualifier(age), newest.Name, newest.Spec.NodeName, why)})
 			}

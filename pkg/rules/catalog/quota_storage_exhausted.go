@@ -2,20 +2,13 @@ package catalog
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
-
-// storageClassQuotaSuffix ends the per-class quota resources:
-// <class>.storageclass.storage.k8s.io/requests.storage and …/persistentvolumeclaims.
-const storageClassQuotaSuffix = ".storageclass.storage.k8s.io/"
 
 var quotaStorageExhausted = &rules.Rule{
 	ID:       "quota-storage-exhausted",
@@ -52,23 +45,11 @@ cannot be grown.
 	Check: func(p *rules.Pass) error {
 		warn, crit := p.Percent("warnPercent"), p.Percent("criticalPercent")
 		for _, q := range p.Snapshot.ResourceQuotas {
-			hard := q.Status.Hard
-			if len(hard) == 0 {
-				hard = q.Spec.Hard
-			}
-			names := make([]string, 0, len(hard))
-			for name := range hard {
-				if storageQuotaResource(string(name)) {
-					names = append(names, string(name))
-				}
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				h := hard[corev1.ResourceName(name)]
-				u, ok := q.Status.Used[corev1.ResourceName(name)]
-				if !ok {
+			for _, use := range snapshot.StorageQuotaUses(q) {
+				if !use.HasUsed {
 					continue
 				}
+				name, h, u := use.Resource, use.Hard, use.Used
 				var pct float64
 				pctText := ""
 				switch {
@@ -95,9 +76,9 @@ cannot be grown.
 					"percent":  pctText,
 				}
 				scope := "namespace " + q.Namespace
-				if class, _, ok := strings.Cut(name, storageClassQuotaSuffix); ok {
-					d["storageClass"] = class
-					scope = fmt.Sprintf("class %q in namespace %s", class, q.Namespace)
+				if use.Class != "" {
+					d["storageClass"] = use.Class
+					scope = fmt.Sprintf("class %q in namespace %s", use.Class, q.Namespace)
 				}
 				left := h.DeepCopy()
 				left.Sub(u)
@@ -129,16 +110,4 @@ cannot be grown.
 		}
 		return nil
 	},
-}
-
-// storageQuotaResource reports whether a quota resource name limits persistent storage.
-func storageQuotaResource(name string) bool {
-	switch name {
-	case string(corev1.ResourceRequestsStorage), string(corev1.ResourcePersistentVolumeClaims), "count/persistentvolumeclaims":
-		return true
-	}
-	if _, res, ok := strings.Cut(name, storageClassQuotaSuffix); ok {
-		return res == string(corev1.ResourceRequestsStorage) || res == string(corev1.ResourcePersistentVolumeClaims)
-	}
-	return false
 }

@@ -54,7 +54,12 @@ The finding is **critical** when a claim of the class already asks for more than
   charts have a switch for it), then check that it took its leader Lease:
   ` + "`kubectl get lease -A | grep external-resizer`" + `.
 - Claims that already asked for more stay that way (a request can only be lowered to a value
-  above ` + "`status.capacity`" + `); move their data to a claim of a class that can expand.`,
+  above ` + "`status.capacity`" + `); move their data to a claim of a class that can expand.
+
+**Fix** (` + "`auditor run --fix`" + `, safe): sets ` + "`allowVolumeExpansion: false`" + ` on the class and keeps the
+old value in the annotation ` + "`storage-auditor.dev/previous-allow-volume-expansion`" + `. Claims and
+volumes are not touched. Applied only while the class still allows expansion and is unchanged
+since the audit. If Helm or GitOps manages the class, change its source too.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		for _, sc := range snap.StorageClasses {
@@ -91,7 +96,8 @@ The finding is **critical** when a claim of the class already asks for more than
 					msg += "; move the data of waiting claims to a class that can expand"
 				}
 			}
-			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.StorageClasses, sc), Message: msg, Details: d})
+			p.Report(audit.Finding{Severity: sev, Object: rules.Ref(snapshot.StorageClasses, sc), Message: msg, Details: d,
+				Fixes: []audit.Fix{disableExpansionFix(sc)}})
 		}
 		return nil
 	},

@@ -51,13 +51,22 @@ Not reported:
 - Data needed later but not on scale-up: back it up (VolumeSnapshot) first, then delete.
 - Kept on purpose (e.g. a planned scale-up that must reuse the data):
   ` + "`kubectl annotate pvc <claim> -n <ns> storage-auditor.dev/ignore='sts-retained-ordinal: <why>'`" + `.
-- To stop collecting leftovers: ` + "`kubectl patch statefulset <sts> -n <ns> -p '{\"spec\":{\"persistentVolumeClaimRetentionPolicy\":{\"whenScaled\":\"Delete\"}}}'`" + `.`,
+- To stop collecting leftovers: ` + "`kubectl patch statefulset <sts> -n <ns> -p '{\"spec\":{\"persistentVolumeClaimRetentionPolicy\":{\"whenScaled\":\"Delete\"}}}'`" + `.
+
+**Fix** (` + "`auditor run --fix --allow destructive`" + ` with the rule in the config's ` + "`fix.allow`" + `,
+destructive): deletes the claim (not one already being deleted), with its UID and
+resourceVersion as preconditions, only while the claim and its StatefulSet are unchanged since
+the audit — a StatefulSet scaled up meanwhile skips it. When the claim's PV has reclaim policy
+Retain, the PV is deleted next, once the claim is gone and no claim refers to the PV (its
+resourceVersion changes when the PV controller releases it, so its UID, policy and claim are
+checked again instead); the disk at the provider survives a Retain PV and must be deleted
+there. A Delete PV is removed with its data by the PV controller.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		grace := p.Duration("grace")
 		for _, pvc := range snap.PersistentVolumeClaims {
-			st, tpl, ord, ok := snap.StatefulSetClaim(pvc)
-			if !ok || snapshot.LiveOrdinal(st, ord) || snapshot.Replicas(st) == 0 || st.DeletionTimestamp != nil {
+			st, tpl, ord, ok := snap.RetainedOrdinal(pvc) // shared with `auditor preflight scale`
+			if !ok {
 				continue
 			}
 			policy := snapshot.WhenScaled(st)
@@ -97,6 +106,11 @@ Not reported:
 				size = d["request"]
 			}
 			var msg string
+			var pv *corev1.PersistentVolume
+			if snap.Loaded(snapshot.PersistentVolumes) {
+				pv = snap.BoundPV(pvc)
+			}
+			fixes := []audit.Fix{retainedClaimFix(pvc, st, pv)}
 			switch {
 			case policy == appsv1.DeletePersistentVolumeClaimRetentionPolicyType:
 				if snapshot.StatefulSetScaling(st) {
@@ -133,7 +147,10 @@ Not reported:
 				msg = fmt.Sprintf("claim %s/%s (%s) is kept for ordinal %d of StatefulSet %s, which runs ordinals %s (whenScaled: Retain): %s re-attaches its stale data, and the disk is billed meanwhile; if the data is not needed run `kubectl delete pvc %s -n %s`%s, or annotate the claim to keep it on purpose",
 					pvc.Namespace, pvc.Name, size, ord, st.Name, d["liveOrdinals"], trigger, pvc.Name, pvc.Namespace, pvNote)
 			}
-			p.Report(audit.Finding{Object: rules.Ref(snapshot.PersistentVolumeClaims, pvc), Message: msg, Details: d})
+			if pvc.DeletionTimestamp != nil {
+				fixes = nil // already being deleted: another delete changes nothing
+			}
+			p.Report(audit.Finding{Object: rules.Ref(snapshot.PersistentVolumeClaims, pvc), Message: msg, Details: d, Fixes: fixes})
 		}
 		return nil
 	},

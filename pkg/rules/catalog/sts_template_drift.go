@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/snapshot"
@@ -17,7 +20,7 @@ var stsTemplateDrift = &rules.Rule{
 	Severity: audit.Warning,
 	Category: rules.Workload,
 	Reads:    []snapshot.Kind{snapshot.StatefulSets, snapshot.PersistentVolumeClaims},
-	Optional: []snapshot.Kind{snapshot.StorageClasses},
+	Optional: []snapshot.Kind{snapshot.StorageClasses, snapshot.PersistentVolumes, snapshot.Pods, snapshot.Leases},
 	Doc: `A StatefulSet creates one claim per ordinal and volumeClaimTemplate,
 ` + "`<template>-<statefulset>-<ordinal>`" + `, and then never touches it again: the controller does
 not reconcile an existing claim's size or class with the template. This rule compares the
@@ -58,9 +61,19 @@ and Helm with ` + "`UPGRADE FAILED: cannot patch \"<sts>\" with kind StatefulSet
 
 Risks: while the StatefulSet is gone nothing re-creates failed pods; a GitOps tool may
 re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes the claims when
-` + "`whenDeleted: Delete`" + `; claims cannot shrink.`,
+` + "`whenDeleted: Delete`" + `; claims cannot shrink.
+
+**Fix** (` + "`auditor run --fix`" + `, safe): raises the request of each listed claim that is smaller
+than the template to the template's size — step 2 above — when the claim is Bound and its
+class really expands: ` + "`allowVolumeExpansion: true`" + ` and nothing ` + "`sc-expansion-unsupported`" + `
+would report (a hostPath, local or NFS volume, a provisioner that never expands, a CSI driver
+without resizer; PersistentVolumes, pods and Leases are read for that verdict). Claims are
+never shrunk, and claims larger than the template are left alone. Applied only while the
+claim, its StatefulSet and its StorageClass are unchanged since the audit and the request is
+still below the target. The StatefulSet itself is not re-created: that is steps 3–4.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
+		blockers := classBlockers{}
 		for _, st := range snap.StatefulSets {
 			if st.DeletionTimestamp != nil {
 				continue
@@ -71,6 +84,7 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 				tplReq, tplHasReq := snapshot.ClaimRequest(tpl)
 				tplClass, tplHasClass := snapshot.ClaimClassSet(tpl)
 				var drift, sizeDrift, classDrift []string
+				var fixes []audit.Fix
 				live, larger := 0, 0
 				requests := map[string]bool{}
 				classes := map[string]bool{}
@@ -95,6 +109,8 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 					if sizeDiff {
 						if req.Cmp(tplReq) > 0 {
 							larger++
+						} else if sc := expandingClass(snap, pvc, blockers); sc != nil {
+							fixes = append(fixes, raiseClaimFix(pvc, tplReq, st, sc))
 						}
 						sizeDrift = append(sizeDrift, pvc.Name)
 						requests[req.String()] = true
@@ -168,11 +184,26 @@ re-create the old spec; a delete without ` + "`--cascade=orphan`" + ` removes th
 					Message: fmt.Sprintf("StatefulSet %s/%s: volumeClaimTemplate %q %s; volumeClaimTemplates cannot be changed in place: %s `kubectl delete statefulset %s -n %s --cascade=orphan` and re-create it with the intended template (pods and claims are adopted)",
 						st.Namespace, st.Name, tpl.Name, strings.Join(parts, "; it also "), fix, st.Name, st.Namespace),
 					Details: d,
+					Fixes:   fixes,
 				})
 			}
 		}
 		return nil
 	},
+}
+
+// expandingClass returns the class of a Bound claim when the claim can be expanded: the
+// class allows it and neither the class nor the claim's volume is one that
+// sc-expansion-unsupported (or pvc-expansion-ignored) reports as never expanding. Nil
+// otherwise, including when StorageClasses were not read.
+func expandingClass(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, blockers classBlockers) *storagev1.StorageClass {
+	if pvc.Status.Phase != corev1.ClaimBound || classExpansionFlag(snap, snapshot.ClaimClass(pvc)) != "true" {
+		return nil
+	}
+	if claimExpansionBlocker(snap, pvc, blockers) != nil {
+		return nil
+	}
+	return snap.StorageClass(snapshot.ClaimClass(pvc))
 }
 
 // classesExpandable says whether every class in classes allows expansion: "yes", "no" (one

@@ -101,36 +101,9 @@ func sortedMapKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// nodeCSIVolumes returns, per CSI driver, the unique volumes in use on a node: the
-// VolumeAttachments naming the node (keyed by PV name, or by volume handle for inline
-// volumes), united with the PVs bound to the claims of its non-terminated pods (CSI PVs and
-// in-tree PVs migrated to CSI). This is what the scheduler counts against a CSINode's
-// allocatable.count. Inline CSI and ephemeral (CSI driver) pod volumes that have no
-// VolumeAttachment are not counted.
+// nodeCSIVolumes is snapshot.Snapshot.NodeCSIVolumes: the unique volumes in use on a node
+// per CSI driver, as the scheduler counts them against CSINode allocatable.count (shared
+// with `auditor preflight scale`'s attach headroom).
 func nodeCSIVolumes(snap *snapshot.Snapshot, node string) map[string]map[string]bool {
-	out := map[string]map[string]bool{}
-	add := func(driver, key string) {
-		if driver == "" || key == "" {
-			return
-		}
-		if out[driver] == nil {
-			out[driver] = map[string]bool{}
-		}
-		out[driver][key] = true
-	}
-	for _, va := range snap.AttachmentsOnNode(node) {
-		key := snapshot.AttachmentPV(va)
-		if key == "" {
-			if in := va.Spec.Source.InlineVolumeSpec; in != nil && in.CSI != nil {
-				key = "inline:" + in.CSI.VolumeHandle
-			} else {
-				key = "va:" + va.Name
-			}
-		}
-		add(va.Spec.Attacher, key)
-	}
-	for _, pv := range snap.PVsInUseOnNode(node) {
-		add(snapshot.PVDriver(pv), pv.Name)
-	}
-	return out
+	return snap.NodeCSIVolumes(node)
 }
