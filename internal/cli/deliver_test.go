@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -232,7 +233,9 @@ func TestCostCommand(t *testing.T) {
 }
 
 func TestSlackTLSFailureSaysWhatToDo(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshake failure is the point
+	srv.StartTLS()
 	defer srv.Close()
 	t.Setenv(envWebhookURL, srv.URL+"/services/T/B/sEcReT")
 	code, _, stderr := run(t, "", demoArgs("-o", "json")...)

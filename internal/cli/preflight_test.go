@@ -128,7 +128,7 @@ func TestPreflightUsageErrors(t *testing.T) {
 		{[]string{"preflight", "resize", "pvc", "shop/data-db-0", "--from-file", dump}, "--size is required"},
 		{[]string{"preflight", "resize", "pvc", "shop/data-db-0", "--size", "big", "--from-file", dump}, "want a size above zero"},
 		{[]string{"preflight", "resize", "pvc", "shop/data-db-0", "--size", "2Gi", "--template", "data", "--from-file", dump}, "--template only applies"},
-		{[]string{"preflight", "resize", "statefulset", "shop/db", "--size", "2Gi", "--from-file", dump}, "say which with --template"},
+		{[]string{"preflight", "resize", "statefulset", "shop/db", "--size", "2Gi", "--from-file", dump}, "choose one with --template"},
 		{[]string{"preflight", "resize", "node", "shop/db", "--size", "2Gi", "--from-file", dump}, "statefulset or a pvc"},
 	} {
 		code, _, stderr := run(t, "", tt.args...)

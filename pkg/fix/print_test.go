@@ -2,7 +2,6 @@ package fix
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"os"
@@ -11,31 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storage-auditor/auditor/internal/demo"
 	"github.com/storage-auditor/auditor/pkg/audit"
-	"github.com/storage-auditor/auditor/pkg/rules"
-	"github.com/storage-auditor/auditor/pkg/rules/catalog"
-	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-// demoReport audits the demo dump as `auditor run --from-file` does.
-func demoReport(t *testing.T) *audit.Report {
-	t.Helper()
-	snap, _, err := snapshot.LoadFiles("../../examples/incident-cluster.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := rules.NewEngine(catalog.All())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := eng.Run(context.Background(), snap, rules.Settings{}, time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Report
-}
+// demoReport is the demo dump's report (internal/demo).
+func demoReport(t *testing.T) *audit.Report { return demo.Report(t) }
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()

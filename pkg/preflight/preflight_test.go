@@ -210,7 +210,7 @@ func TestErrors(t *testing.T) {
 		{"which template", func() error {
 			_, err := twoTemplates.ResizeStatefulSet("shop", "db", "", resource.MustParse("5Gi"))
 			return err
-		}, "volumeClaimTemplates data, logs: say which with --template"},
+		}, "2 volumeClaimTemplates (data, logs): choose one with --template"},
 		{"unknown template", func() error {
 			_, err := twoTemplates.ResizeStatefulSet("shop", "db", "wal", resource.MustParse("5Gi"))
 			return err

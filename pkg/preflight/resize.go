@@ -60,7 +60,7 @@ func (c *Checker) ResizeStatefulSet(namespace, name, template string, size resou
 	if st == nil {
 		return nil, fmt.Errorf("StatefulSet %s/%s not found in %s", namespace, name, snap.Source)
 	}
-	tpl, err := pickTemplate(st, template)
+	tpl, err := snapshot.ClaimTemplate(st, template)
 	if err != nil {
 		return nil, err
 	}
@@ -97,24 +97,6 @@ func (c *Checker) ResizeStatefulSet(namespace, name, template string, size resou
 	return r.b.finish(fmt.Sprintf("resize the %s claims of StatefulSet %s/%s from %s to %s", tpl.Name, namespace, name, old, size.String())), nil
 }
 
-// pickTemplate returns the volumeClaimTemplate named name, or the only one when name is "".
-func pickTemplate(st *appsv1.StatefulSet, name string) (*corev1.PersistentVolumeClaim, error) {
-	tpls := st.Spec.VolumeClaimTemplates
-	var names []string
-	for i := range tpls {
-		if tpls[i].Name == name || (name == "" && len(tpls) == 1) {
-			return &tpls[i], nil
-		}
-		names = append(names, tpls[i].Name)
-	}
-	switch {
-	case len(tpls) == 0:
-		return nil, fmt.Errorf("StatefulSet %s/%s has no volumeClaimTemplates: resize its claims with `auditor preflight resize pvc`", st.Namespace, st.Name)
-	case name == "":
-		return nil, fmt.Errorf("StatefulSet %s/%s has volumeClaimTemplates %s: say which with --template", st.Namespace, st.Name, strings.Join(names, ", "))
-	}
-	return nil, fmt.Errorf("StatefulSet %s/%s has no volumeClaimTemplate %q (it has %s)", st.Namespace, st.Name, name, strings.Join(names, ", "))
-}
 
 // resize is the state of one resize check.
 type resize struct {

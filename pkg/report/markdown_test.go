@@ -2,39 +2,20 @@ package report
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/storage-auditor/auditor/internal/demo"
 	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
-	"github.com/storage-auditor/auditor/pkg/rules"
-	"github.com/storage-auditor/auditor/pkg/rules/catalog"
-	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// demoReport is the report of examples/incident-cluster.yaml as `auditor run --now` makes
-// it: the dump was taken at 2026-11-20T09:30:00Z.
-func demoReport(t *testing.T) *audit.Report {
-	t.Helper()
-	snap, _, err := snapshot.LoadFiles("../../examples/incident-cluster.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := rules.NewEngine(catalog.All())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := eng.Run(context.Background(), snap, rules.Settings{}, time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Report
-}
+// demoReport is the demo dump's report (internal/demo).
+func demoReport(t *testing.T) *audit.Report { return demo.Report(t) }
 
 // changesReport is a report with run-to-run state set by hand: a new and an old finding,
 // a resolved one, cells that need escaping, and things that could not be checked.

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -195,4 +196,24 @@ func PodFinishedAt(p *corev1.Pod) time.Time {
 		}
 	}
 	return last
+}
+
+// ClaimTemplate returns st's volumeClaimTemplate named name, or its only one when name is
+// "". The error says which templates exist and to choose one with --template.
+func ClaimTemplate(st *appsv1.StatefulSet, name string) (*corev1.PersistentVolumeClaim, error) {
+	tpls := st.Spec.VolumeClaimTemplates
+	var names []string
+	for i := range tpls {
+		if tpls[i].Name == name || (name == "" && len(tpls) == 1) {
+			return &tpls[i], nil
+		}
+		names = append(names, tpls[i].Name)
+	}
+	switch {
+	case len(tpls) == 0:
+		return nil, fmt.Errorf("StatefulSet %s/%s has no volumeClaimTemplates: nothing to resize through it (resize its claims one by one)", st.Namespace, st.Name)
+	case name == "":
+		return nil, fmt.Errorf("StatefulSet %s/%s has %d volumeClaimTemplates (%s): choose one with --template", st.Namespace, st.Name, len(tpls), strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("StatefulSet %s/%s has no volumeClaimTemplate %q (it has %s)", st.Namespace, st.Name, name, strings.Join(names, ", "))
 }

@@ -14,7 +14,6 @@ package stsresize
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -182,23 +181,13 @@ func Decide(in *Inputs, req Request) (*Plan, error) {
 	return p, nil
 }
 
+// pickTemplate is snapshot.ClaimTemplate with its error as a refusal.
 func pickTemplate(st *appsv1.StatefulSet, name string) (*corev1.PersistentVolumeClaim, error) {
-	tpls := st.Spec.VolumeClaimTemplates
-	var names []string
-	for i := range tpls {
-		if tpls[i].Name == name || (name == "" && len(tpls) == 1) {
-			return &tpls[i], nil
-		}
-		names = append(names, tpls[i].Name)
+	tpl, err := snapshot.ClaimTemplate(st, name)
+	if err != nil {
+		return nil, &Refusal{Reason: err.Error()}
 	}
-	ref := st.Namespace + "/" + st.Name
-	switch {
-	case len(tpls) == 0:
-		return nil, refuse("StatefulSet %s has no volumeClaimTemplates: nothing to resize", ref)
-	case name == "":
-		return nil, refuse("StatefulSet %s has %d volumeClaimTemplates (%s): choose one with --template", ref, len(tpls), strings.Join(names, ", "))
-	}
-	return nil, refuse("StatefulSet %s has no volumeClaimTemplate %q (it has %s)", ref, name, strings.Join(names, ", "))
+	return tpl, nil
 }
 
 // templateClaims returns the existing claims of template tpl, by ordinal. A claim larger

@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -12,34 +11,18 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/storage-auditor/auditor/internal/demo"
 	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
-	"github.com/storage-auditor/auditor/pkg/rules"
 	"github.com/storage-auditor/auditor/pkg/rules/catalog"
-	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 var demoNow = time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
 
-// demoReport is the report of examples/incident-cluster.yaml as `auditor run --now` makes it.
-func demoReport(t *testing.T) *audit.Report {
-	t.Helper()
-	snap, _, err := snapshot.LoadFiles("../../../examples/incident-cluster.yaml", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := rules.NewEngine(catalog.All())
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := eng.Run(context.Background(), snap, rules.Settings{}, demoNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.Report
-}
+// demoReport is the demo dump's report (internal/demo).
+func demoReport(t *testing.T) *audit.Report { return demo.Report(t) }
 
 // demoRules feeds the digest the way the CLI does: titles and action lines from the rule
 // catalog.
