@@ -97,7 +97,6 @@ func (c *Checker) ResizeStatefulSet(namespace, name, template string, size resou
 	return r.b.finish(fmt.Sprintf("resize the %s claims of StatefulSet %s/%s from %s to %s", tpl.Name, namespace, name, old, size.String())), nil
 }
 
-
 // resize is the state of one resize check.
 type resize struct {
 	b     *builder
