@@ -82,7 +82,7 @@ func pvSourceBlocker(pvs []*corev1.PersistentVolume) *ExpansionBlocker {
 	sort.Strings(kinds)
 	sort.Strings(names)
 	return &ExpansionBlocker{
-		Reason: fmt.Sprintf("its PersistentVolumes are %s volumes (%s), which can never be expanded", strings.Join(kinds, "/"), headAndCount(names)),
+		Reason: fmt.Sprintf("its PersistentVolumes are %s volumes (%s), which can never be expanded", strings.Join(kinds, "/"), HeadAndCount(names)),
 		Fix:    "set allowVolumeExpansion: false on the class",
 		Details: map[string]string{
 			"blocker":   "volume source cannot be expanded",
@@ -129,7 +129,7 @@ func (s *Snapshot) csiResizerBlocker(sc *storagev1.StorageClass) *ExpansionBlock
 	lease := ResizerLeaseName(driver)
 	return &ExpansionBlocker{
 		Reason: fmt.Sprintf("CSI driver %s has no external-resizer (its controller pod %s runs no csi-resizer container and there is no Lease kube-system/%s)",
-			driver, headAndCount(controllers), lease),
+			driver, HeadAndCount(controllers), lease),
 		Fix:     "add the csi-resizer sidecar to the driver's controller (most charts have a switch for it), or set allowVolumeExpansion: false on the class",
 		Curable: true,
 		Details: map[string]string{
@@ -254,8 +254,9 @@ func (s *Snapshot) ClaimExpansionBlocker(pvc *corev1.PersistentVolumeClaim, clas
 	return nil
 }
 
-// headAndCount names the first item of a sorted list and how many others there are.
-func headAndCount(items []string) string {
+// HeadAndCount names the first item of a sorted list and how many others there are:
+// "a", "a and 2 more". Messages use it to name objects without listing hundreds.
+func HeadAndCount(items []string) string {
 	switch len(items) {
 	case 0:
 		return ""

@@ -1,7 +1,6 @@
 package catalog
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -59,17 +58,6 @@ func classExpansionBlocker(snap *snapshot.Snapshot, sc *storagev1.StorageClass) 
 // claimExpansionBlocker is snapshot.Snapshot.ClaimExpansionBlocker.
 func claimExpansionBlocker(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, classes classBlockers) *expansionBlocker {
 	return snap.ClaimExpansionBlocker(pvc, classes)
-}
-
-// headAndCount names the first item of a sorted list and how many others there are.
-func headAndCount(items []string) string {
-	switch len(items) {
-	case 0:
-		return ""
-	case 1:
-		return items[0]
-	}
-	return fmt.Sprintf("%s and %d more", items[0], len(items)-1)
 }
 
 // runningClaimUsers returns the running pods that use a claim, sorted by name.

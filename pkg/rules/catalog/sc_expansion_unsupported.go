@@ -91,7 +91,7 @@ since the audit. If Helm or GitOps manages the class, change its source too.`,
 				sev = audit.Critical
 				d["claimsWaiting"] = strings.Join(waiting, ", ")
 				msg = fmt.Sprintf("StorageClass %s allows volume expansion but %s, and claim %s already asks for more than it has: %s",
-					sc.Name, b.Reason, headAndCount(waiting), b.Fix)
+					sc.Name, b.Reason, snapshot.HeadAndCount(waiting), b.Fix)
 				if !b.Curable {
 					msg += "; move the data of waiting claims to a class that can expand"
 				}
