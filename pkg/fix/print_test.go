@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/storage-auditor/auditor/internal/demo"
+	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
 )
 
@@ -19,22 +18,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // demoReport is the demo dump's report (internal/demo).
 func demoReport(t *testing.T) *audit.Report { return demo.Report(t) }
 
-func golden(t *testing.T, name string, got []byte) {
+// checkGolden compares with testdata/name (internal/golden).
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (go test ./pkg/fix -run %s -update creates it; review it)", err, t.Name())
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("output differs from %s (go test ./pkg/fix -run %s -update if intended)\n--- got\n%s", p, t.Name(), got)
-	}
+	golden.Check(t, *update, name, string(got))
 }
 
 // TestPrintPlanGolden prints the demo's plan with disruptive fixes and one rule's
@@ -60,7 +47,7 @@ func TestPrintPlanGolden(t *testing.T) {
 			}
 		}
 	}
-	golden(t, "demo-plan.txt", b.Bytes())
+	checkGolden(t, "demo-plan.txt", b.Bytes())
 
 	var empty bytes.Buffer
 	if err := PrintPlan(&empty, NewPlan(report(), pol, planNow)); err != nil || empty.String() != "Fix plan for test: no finding proposes a fix.\n" {
@@ -85,7 +72,7 @@ func TestPrintResultsGolden(t *testing.T) {
 	if err := PrintResults(&b, rs); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "results.txt", b.Bytes())
+	checkGolden(t, "results.txt", b.Bytes())
 	if !AnyFailed(rs) || AnyFailed(rs[:2]) {
 		t.Error("AnyFailed")
 	}

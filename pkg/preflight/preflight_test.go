@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/storage-auditor/auditor/internal/golden"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/cost"
 	"github.com/storage-auditor/auditor/pkg/report"
@@ -96,27 +97,20 @@ func TestCases(t *testing.T) {
 			if err := WriteTable(&table, res, report.Options{}); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join(dir, "want.json"), js.Bytes())
-			golden(t, filepath.Join(dir, "want.table"), table.Bytes())
+			checkGolden(t, filepath.Join(dir, "want.json"), js.Bytes())
+			checkGolden(t, filepath.Join(dir, "want.table"), table.Bytes())
 		})
 	}
 }
 
-func golden(t *testing.T, path string, got []byte) {
+// checkGolden compares with the file at path under testdata (internal/golden).
+func checkGolden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
+	rel, err := filepath.Rel("testdata", path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/preflight -update to create it, then review it)", err)
+		t.Fatal(err)
 	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("output differs from %s (rerun with -update if intended):\n--- got\n%s", path, got)
-	}
+	golden.Check(t, *update, rel, string(got))
 }
 
 func checkLines(r *Result) string {
