@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
@@ -40,24 +39,6 @@ func claimFacts(pvc *corev1.PersistentVolumeClaim) map[string]string {
 		d["volumeName"] = pvc.Spec.VolumeName
 	}
 	return d
-}
-
-// expansionBlocker, classBlockers and the blocker functions are the shared verdict of
-// pkg/snapshot (semantics_expandable.go): `auditor preflight resize` judges with the same
-// evidence as sc-expansion-unsupported and pvc-expansion-ignored.
-type (
-	expansionBlocker = snapshot.ExpansionBlocker
-	classBlockers    = snapshot.ClassBlockers
-)
-
-// classExpansionBlocker is snapshot.Snapshot.ClassExpansionBlocker.
-func classExpansionBlocker(snap *snapshot.Snapshot, sc *storagev1.StorageClass) *expansionBlocker {
-	return snap.ClassExpansionBlocker(sc)
-}
-
-// claimExpansionBlocker is snapshot.Snapshot.ClaimExpansionBlocker.
-func claimExpansionBlocker(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, classes classBlockers) *expansionBlocker {
-	return snap.ClaimExpansionBlocker(pvc, classes)
 }
 
 // runningClaimUsers returns the running pods that use a claim, sorted by name.

@@ -71,7 +71,7 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
 		grace := p.Duration("grace")
-		classes := classBlockers{}
+		classes := snapshot.ClassBlockers{}
 	claims:
 		for _, pvc := range snap.PersistentVolumeClaims {
 			if pvc.Status.Phase != corev1.ClaimBound || pvc.DeletionTimestamp != nil ||
@@ -98,7 +98,7 @@ PV already has the requested capacity but whose status lags (see ` + "`pv-capaci
 					expanding = append(expanding, e)
 				}
 			}
-			blocker := claimExpansionBlocker(snap, pvc, classes)
+			blocker := snap.ClaimExpansionBlocker(pvc, classes)
 			if len(expanding) == 0 && blocker == nil {
 				continue // no evidence that anyone should have acted
 			}

@@ -66,7 +66,7 @@ since the audit. If Helm or GitOps manages the class, change its source too.`,
 			if sc.AllowVolumeExpansion == nil || !*sc.AllowVolumeExpansion {
 				continue
 			}
-			b := classExpansionBlocker(snap, sc)
+			b := snap.ClassExpansionBlocker(sc)
 			if b == nil {
 				continue
 			}

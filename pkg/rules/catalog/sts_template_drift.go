@@ -73,7 +73,7 @@ claim, its StatefulSet and its StorageClass are unchanged since the audit and th
 still below the target. The StatefulSet itself is not re-created: that is steps 3–4.`,
 	Check: func(p *rules.Pass) error {
 		snap := p.Snapshot
-		blockers := classBlockers{}
+		blockers := snapshot.ClassBlockers{}
 		for _, st := range snap.StatefulSets {
 			if st.DeletionTimestamp != nil {
 				continue
@@ -196,11 +196,11 @@ still below the target. The StatefulSet itself is not re-created: that is steps 
 // class allows it and neither the class nor the claim's volume is one that
 // sc-expansion-unsupported (or pvc-expansion-ignored) reports as never expanding. Nil
 // otherwise, including when StorageClasses were not read.
-func expandingClass(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, blockers classBlockers) *storagev1.StorageClass {
+func expandingClass(snap *snapshot.Snapshot, pvc *corev1.PersistentVolumeClaim, blockers snapshot.ClassBlockers) *storagev1.StorageClass {
 	if pvc.Status.Phase != corev1.ClaimBound || classExpansionFlag(snap, snapshot.ClaimClass(pvc)) != "true" {
 		return nil
 	}
-	if claimExpansionBlocker(snap, pvc, blockers) != nil {
+	if snap.ClaimExpansionBlocker(pvc, blockers) != nil {
 		return nil
 	}
 	return snap.StorageClass(snapshot.ClaimClass(pvc))
