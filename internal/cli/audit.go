@@ -11,7 +11,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/config"
 	"github.com/storage-auditor/auditor/pkg/rules"
@@ -112,15 +111,9 @@ func (f *auditFlags) prepare(stdin io.Reader) (*auditor, error) {
 		}
 		return a, nil
 	}
-	cfg, name, err := f.kube.restConfig()
-	if err != nil {
-		return nil, &exitError{code: ExitError, err: err}
+	if a.cs, a.rest, a.cluster, err = f.kube.clientset(); err != nil {
+		return nil, err
 	}
-	a.rest = live.Config(cfg, f.kube.qps, f.kube.burst, version.Get().Version)
-	if a.cs, err = kubernetes.NewForConfig(a.rest); err != nil {
-		return nil, &exitError{code: ExitError, err: fmt.Errorf("building a client for %s: %w", a.rest.Host, err)}
-	}
-	a.cluster = name
 	return a, nil
 }
 

@@ -15,12 +15,10 @@ import (
 	"golang.org/x/term"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/config"
 	"github.com/storage-auditor/auditor/pkg/fix"
 	"github.com/storage-auditor/auditor/pkg/report"
-	"github.com/storage-auditor/auditor/pkg/snapshot/live"
 )
 
 // ExitFixFailed is `auditor run --fix`'s exit code when an action failed (and `auditor
@@ -200,13 +198,9 @@ message says why).`,
   auditor fix release-pv pvc-f8ff39c0 --context prod --dry-run`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, _, err := kube.restConfig()
+			cs, _, _, err := kube.clientset()
 			if err != nil {
-				return &exitError{code: ExitError, err: err}
-			}
-			cs, err := kubernetes.NewForConfig(live.Config(cfg, kube.qps, kube.burst, version.Get().Version))
-			if err != nil {
-				return &exitError{code: ExitError, err: fmt.Errorf("building a client for %s: %w", cfg.Host, err)}
+				return err
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()

@@ -5,6 +5,9 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/storage-auditor/auditor/internal/version"
+	"github.com/storage-auditor/auditor/pkg/snapshot/live"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -26,15 +29,20 @@ func (k *kubeOptions) addFlags(f *pflag.FlagSet) {
 	f.IntVar(&k.burst, "burst", 100, "client-side request burst towards the API server")
 }
 
-// restConfig resolves the connection the way kubectl does and names the cluster for the
-// report: the context name, or "in-cluster".
-func (k *kubeOptions) restConfig() (*rest.Config, string, error) {
+// clientConfig is kubectl's resolution of --kubeconfig, $KUBECONFIG, ~/.kube/config
+// and --context (in a pod: the service account).
+func (k *kubeOptions) clientConfig() clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if k.kubeconfig != "" {
 		rules.ExplicitPath = k.kubeconfig
 	}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.context}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
+}
+
+// restConfig resolves the connection the way kubectl does and names the cluster for the
+// report: the context name, or "in-cluster".
+func (k *kubeOptions) restConfig() (*rest.Config, string, error) {
+	cc := k.clientConfig()
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
@@ -51,4 +59,20 @@ func (k *kubeOptions) restConfig() (*rest.Config, string, error) {
 		}
 	}
 	return cfg, name, nil
+}
+
+// clientset connects the way every command does: kubectl's config resolution, the
+// auditor's rate limits, protobuf and user agent (live.Config). It returns the config
+// used and the cluster's name for messages; errors are exitErrors.
+func (k *kubeOptions) clientset() (kubernetes.Interface, *rest.Config, string, error) {
+	cfg, name, err := k.restConfig()
+	if err != nil {
+		return nil, nil, "", &exitError{code: ExitError, err: err}
+	}
+	cfg = live.Config(cfg, k.qps, k.burst, version.Get().Version)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, "", &exitError{code: ExitError, err: fmt.Errorf("building a client for %s: %w", cfg.Host, err)}
+	}
+	return cs, cfg, name, nil
 }

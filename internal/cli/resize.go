@@ -14,13 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/api/resource"
-	"k8s.io/client-go/kubernetes"
 
-	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/fix/stsresize"
 	"github.com/storage-auditor/auditor/pkg/preflight"
-	"github.com/storage-auditor/auditor/pkg/snapshot/live"
 )
 
 // Exit codes of `auditor resize statefulset` (0 and 2 as for every command).
@@ -145,14 +142,9 @@ func (o *resizeOptions) run(ctx context.Context, arg string, stdin io.Reader, st
 	if o.timeout <= 0 {
 		return usageError("--timeout must be positive")
 	}
-	cfg, _, err := o.kube.restConfig()
+	cs, _, _, err := o.kube.clientset()
 	if err != nil {
-		return &exitError{code: ExitError, err: err}
-	}
-	rc := live.Config(cfg, o.kube.qps, o.kube.burst, version.Get().Version)
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return &exitError{code: ExitError, err: fmt.Errorf("building a client for %s: %w", rc.Host, err)}
+		return err
 	}
 	readCtx, cancel := context.WithTimeout(ctx, o.timeout)
 	in, err := stsresize.Read(readCtx, cs, ns, name)
