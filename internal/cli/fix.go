@@ -146,8 +146,9 @@ func (s *fixStage) run(ctx context.Context, rep *audit.Report, stdin io.Reader, 
 	return fix.AnyFailed(results), nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
+// isTerminal reports whether v (stdin, stdout or stderr) is a terminal.
+func isTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
@@ -231,14 +229,10 @@ func resizeExit(err error) error {
 // confirm asks on a terminal, as kubectl delete --interactive does; without a terminal
 // it refuses, so a script never deletes a StatefulSet because nobody was asked.
 func confirm(stdin io.Reader, stdout io.Writer, what string) error {
-	f, ok := stdin.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !isTerminal(stdin) {
 		return usageError("stdin is not a terminal, so nobody can confirm: review the plan with --dry-run, then pass --yes")
 	}
-	fmt.Fprintf(stdout, "\nResize %s as planned above? (y/N): ", what)
-	line, _ := bufio.NewReader(stdin).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
-	case "y", "yes":
+	if askToApply(stdin, stdout, fmt.Sprintf("\nResize %s as planned above? (y/N): ", what)) {
 		return nil
 	}
 	return usageError("declined: nothing was changed")

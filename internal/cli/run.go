@@ -277,7 +277,7 @@ func printTimings(w io.Writer, load time.Duration, ts []rules.Timing) {
 // progressWriter returns stderr when it is a terminal and a discard writer otherwise, so
 // scripts and CronJob logs get the report alone.
 func progressWriter(stderr io.Writer) io.Writer {
-	if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(stderr) {
 		return stderr
 	}
 	return io.Discard
