@@ -6,9 +6,7 @@ package slack
 
 import (
 	"fmt"
-	"math"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -322,22 +320,7 @@ func costText(c *audit.Cost) string {
 }
 
 // money formats an amount with thousands separators: 12,345.60 USD.
-func money(v float64, currency string) string {
-	s := strconv.FormatFloat(math.Abs(v), 'f', 2, 64)
-	whole, frac, _ := strings.Cut(s, ".")
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	sign := ""
-	if v < 0 {
-		sign = "-"
-	}
-	return sign + b.String() + "." + frac + " " + escape(currency)
-}
+func money(v float64, currency string) string { return escape(audit.FormatMoney(v, currency)) }
 
 // listed returns the findings the digest lists: at or above MinSeverity, and only the new
 // ones with OnlyChanges (when state was kept).
