@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"sort"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -37,13 +38,16 @@ type index struct {
 	stsPos        map[Key]int // position in Snapshot.StatefulSets
 	events        map[eventKey][]*corev1.Event
 	resizerLease  map[string]bool
-	byRef         map[refKey]metav1.Object
+	// byName holds, for the kinds without a table above, a name index built on the first
+	// Object call for that kind: most are never looked up by name (the engine asks only
+	// for the objects of findings), and an eager table of every object was a third of the
+	// index at 20 000 volumes.
+	byName map[Kind]*lazyTable
 }
 
-type refKey struct {
-	kind      Kind
-	namespace string
-	name      string
+type lazyTable struct {
+	once sync.Once
+	m    map[Key]metav1.Object
 }
 
 // Index builds the lookup tables. Call it once after the last Add; lookups before Index
@@ -66,46 +70,32 @@ func (s *Snapshot) Index() {
 		stsPos:        make(map[Key]int, len(s.StatefulSets)),
 		events:        make(map[eventKey][]*corev1.Event, len(s.Events)/2),
 		resizerLease:  map[string]bool{},
-		// Every object but events; sized up front, as growing a map this large rehashes it
-		// several times.
-		byRef: make(map[refKey]metav1.Object, len(s.PersistentVolumes)+len(s.PersistentVolumeClaims)+
-			len(s.StorageClasses)+len(s.CSIDrivers)+len(s.CSINodes)+len(s.VolumeAttachments)+len(s.Nodes)+
-			len(s.Pods)+len(s.StatefulSets)+len(s.Deployments)+len(s.DaemonSets)+len(s.ReplicaSets)+
-			len(s.Jobs)+len(s.CronJobs)+len(s.ResourceQuotas)+len(s.Leases)),
+		byName:        map[Kind]*lazyTable{},
 	}
 	s.dedupe()
-	put := func(k Kind, o metav1.Object) {
-		ix.byRef[refKey{k, o.GetNamespace(), o.GetName()}] = o
+	for _, k := range AllKinds {
+		ix.byName[k] = &lazyTable{}
 	}
 	for _, pv := range s.PersistentVolumes {
 		ix.pvByName[pv.Name] = pv
 		ix.pvsByClass[pv.Spec.StorageClassName] = append(ix.pvsByClass[pv.Spec.StorageClassName], pv)
-		put(PersistentVolumes, pv)
 	}
 	for _, pvc := range s.PersistentVolumeClaims {
 		ix.pvcByKey[KeyOf(pvc)] = pvc
 		c := ClaimClass(pvc)
 		ix.pvcsByClass[c] = append(ix.pvcsByClass[c], pvc)
-		put(PersistentVolumeClaims, pvc)
 	}
 	for _, sc := range s.StorageClasses {
 		ix.classByName[sc.Name] = sc
-		put(StorageClasses, sc)
 	}
 	for _, n := range s.Nodes {
 		ix.nodeByName[n.Name] = n
-		put(Nodes, n)
 	}
 	for _, cn := range s.CSINodes {
 		ix.csiNodeByName[cn.Name] = cn
-		put(CSINodes, cn)
-	}
-	for _, d := range s.CSIDrivers {
-		put(CSIDrivers, d)
 	}
 	for _, va := range s.VolumeAttachments {
 		ix.vasByNode[va.Spec.NodeName] = append(ix.vasByNode[va.Spec.NodeName], va)
-		put(VolumeAttachments, va)
 	}
 	for _, p := range s.Pods {
 		node := p.Spec.NodeName
@@ -122,40 +112,29 @@ func (s *Snapshot) Index() {
 				}
 			}
 		}
-		put(Pods, p)
 	}
 	for i, st := range s.StatefulSets {
 		ix.stsByKey[KeyOf(st)] = st
 		ix.stsPos[KeyOf(st)] = i
 		ix.addUsers("StatefulSet", st, st.Spec.Template.Spec.Volumes)
-		put(StatefulSets, st)
 	}
 	for _, d := range s.Deployments {
 		ix.addUsers("Deployment", d, d.Spec.Template.Spec.Volumes)
-		put(Deployments, d)
 	}
 	for _, d := range s.DaemonSets {
 		ix.addUsers("DaemonSet", d, d.Spec.Template.Spec.Volumes)
-		put(DaemonSets, d)
 	}
 	for _, r := range s.ReplicaSets {
 		ix.addUsers("ReplicaSet", r, r.Spec.Template.Spec.Volumes)
-		put(ReplicaSets, r)
 	}
 	for _, j := range s.Jobs {
 		ix.addUsers("Job", j, j.Spec.Template.Spec.Volumes)
-		put(Jobs, j)
 	}
 	for _, c := range s.CronJobs {
 		ix.addUsers("CronJob", c, c.Spec.JobTemplate.Spec.Template.Spec.Volumes)
-		put(CronJobs, c)
-	}
-	for _, q := range s.ResourceQuotas {
-		put(ResourceQuotas, q)
 	}
 	for _, l := range s.Leases {
 		ix.resizerLease[l.Name] = true
-		put(Leases, l)
 	}
 	for _, e := range s.Events {
 		k := eventKey{e.InvolvedObject.Kind, e.InvolvedObject.Namespace, e.InvolvedObject.Name}
@@ -337,7 +316,101 @@ func (s *Snapshot) HasResizerLease(driver string) bool {
 // Object returns the object of kind k at namespace/name, or nil. The engine uses it to
 // read suppression annotations.
 func (s *Snapshot) Object(k Kind, namespace, name string) metav1.Object {
-	return s.ix.byRef[refKey{k, namespace, name}]
+	ix := s.ix
+	// The kinds with tables of their own; a nil pointer must come back as a nil interface.
+	switch k {
+	case PersistentVolumes:
+		if pv := ix.pvByName[name]; pv != nil && namespace == "" {
+			return pv
+		}
+		return nil
+	case PersistentVolumeClaims:
+		if pvc := ix.pvcByKey[Key{Namespace: namespace, Name: name}]; pvc != nil {
+			return pvc
+		}
+		return nil
+	case StorageClasses:
+		if sc := ix.classByName[name]; sc != nil && namespace == "" {
+			return sc
+		}
+		return nil
+	case Nodes:
+		if n := ix.nodeByName[name]; n != nil && namespace == "" {
+			return n
+		}
+		return nil
+	case CSINodes:
+		if n := ix.csiNodeByName[name]; n != nil && namespace == "" {
+			return n
+		}
+		return nil
+	case StatefulSets:
+		if st := ix.stsByKey[Key{Namespace: namespace, Name: name}]; st != nil {
+			return st
+		}
+		return nil
+	}
+	t := ix.byName[k]
+	if t == nil {
+		return nil
+	}
+	t.once.Do(func() {
+		objs := s.objectsOf(k)
+		t.m = make(map[Key]metav1.Object, len(objs))
+		for _, o := range objs {
+			t.m[KeyOf(o)] = o
+		}
+	})
+	return t.m[Key{Namespace: namespace, Name: name}]
+}
+
+// objectsOf lists the objects of kind k.
+func (s *Snapshot) objectsOf(k Kind) []metav1.Object {
+	switch k {
+	case PersistentVolumes:
+		return objects(s.PersistentVolumes)
+	case PersistentVolumeClaims:
+		return objects(s.PersistentVolumeClaims)
+	case StorageClasses:
+		return objects(s.StorageClasses)
+	case CSIDrivers:
+		return objects(s.CSIDrivers)
+	case CSINodes:
+		return objects(s.CSINodes)
+	case VolumeAttachments:
+		return objects(s.VolumeAttachments)
+	case Nodes:
+		return objects(s.Nodes)
+	case Pods:
+		return objects(s.Pods)
+	case StatefulSets:
+		return objects(s.StatefulSets)
+	case Deployments:
+		return objects(s.Deployments)
+	case DaemonSets:
+		return objects(s.DaemonSets)
+	case ReplicaSets:
+		return objects(s.ReplicaSets)
+	case Jobs:
+		return objects(s.Jobs)
+	case CronJobs:
+		return objects(s.CronJobs)
+	case ResourceQuotas:
+		return objects(s.ResourceQuotas)
+	case Leases:
+		return objects(s.Leases)
+	case Events:
+		return objects(s.Events)
+	}
+	return nil
+}
+
+func objects[T metav1.Object](in []T) []metav1.Object {
+	out := make([]metav1.Object, len(in))
+	for i, o := range in {
+		out[i] = o
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -130,6 +131,9 @@ type Snapshot struct {
 	unreadable map[Kind]string
 	present    map[Kind]bool
 	ix         *index
+
+	shareOnce sync.Once
+	sh        *sharer
 }
 
 // New returns an empty snapshot.
@@ -174,13 +178,30 @@ type Key = types.NamespacedName
 // KeyOf returns the key of obj.
 func KeyOf(obj metav1.Object) Key { return Key{Namespace: obj.GetNamespace(), Name: obj.GetName()} }
 
+// Compact drops the fields no rule reads from obj (Trim) and makes its common values
+// (namespaces, class and driver names, capacities, annotations) share storage with the
+// objects compacted into s before it (see sharer). It is safe to call from several
+// goroutines: the live loader compacts each object as it is decoded, so the duplicates are
+// garbage before the next page arrives.
+func (s *Snapshot) Compact(obj any) {
+	Trim(obj)
+	s.shareOnce.Do(func() { s.sh = newSharer() })
+	s.sh.share(obj)
+}
+
 // Add stores obj in the snapshot. It returns false for kinds the snapshot does not hold
-// and for events whose reason no rule reads. Fields no rule reads are dropped first (Trim).
+// and for events whose reason no rule reads. It compacts obj first (Compact).
 func (s *Snapshot) Add(obj any) bool {
 	if !Keeps(obj) {
 		return false
 	}
-	Trim(obj)
+	s.Compact(obj)
+	return s.AddCompacted(obj)
+}
+
+// AddCompacted stores obj, which the caller has already passed through Compact, in the
+// snapshot; like Add it returns false for kinds the snapshot does not hold.
+func (s *Snapshot) AddCompacted(obj any) bool {
 	switch o := obj.(type) {
 	case *corev1.PersistentVolume:
 		s.PersistentVolumes = append(s.PersistentVolumes, o)

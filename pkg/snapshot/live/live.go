@@ -75,7 +75,7 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 				return
 			}
 			defer func() { <-sem }()
-			objs, err := listAll(ctx, j.list, opts.PageSize, prog.object)
+			objs, err := listAll(ctx, j.list, opts.PageSize, prog.object, s.Compact)
 			results[i] = result{kind: j.kind, objs: objs, err: err}
 			prog.listDone()
 			if err != nil && !tolerable(err) {
@@ -91,7 +91,7 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 		case r.err == nil:
 			s.MarkPresent(r.kind)
 			for _, o := range r.objs {
-				s.Add(o)
+				s.AddCompacted(o)
 			}
 		case tolerable(r.err):
 			if s.Unreadable(r.kind) == "" {
@@ -224,10 +224,11 @@ func listJobs(cs kubernetes.Interface, opts Options) []job {
 	return jobs
 }
 
-// listAll pages through one LIST and returns its items, each trimmed as it arrives so
-// the fields no rule reads are garbage before the next page is decoded. The pager falls
-// back to a full list if a continue token expires mid-way.
-func listAll(ctx context.Context, list listFunc, pageSize int64, seen func()) ([]runtime.Object, error) {
+// listAll pages through one LIST and returns its items, each compacted as it arrives so
+// the fields no rule reads, and the copies of values other objects share, are garbage
+// before the next page is decoded. The pager falls back to a full list if a continue
+// token expires mid-way.
+func listAll(ctx context.Context, list listFunc, pageSize int64, seen func(), compact func(any)) ([]runtime.Object, error) {
 	p := pager.New(pager.SimplePageFunc(func(o metav1.ListOptions) (runtime.Object, error) {
 		return list(ctx, o)
 	}))
@@ -242,11 +243,12 @@ func listAll(ctx context.Context, list listFunc, pageSize int64, seen func()) ([
 		if !snapshot.Keeps(obj) {
 			return nil // an event no rule reads: garbage as soon as its page is
 		}
-		snapshot.Trim(obj)
 		if _, sparse := obj.(*corev1.Event); sparse {
 			// Few events are kept; a pointer into the page would keep all 500 alive.
+			snapshot.Trim(obj)
 			obj = obj.DeepCopyObject()
 		}
+		compact(obj)
 		out = append(out, obj)
 		return nil
 	})
