@@ -8,7 +8,9 @@ import (
 
 	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/report"
 	"github.com/storage-auditor/auditor/pkg/report/slack"
+	"github.com/storage-auditor/auditor/pkg/rules"
 )
 
 // The environment variables read when neither a flag nor the config names another.
@@ -24,6 +26,7 @@ type slackFlags struct {
 	channel      string
 	minSeverity  string
 	onlyChanges  bool
+	attach       string
 	attachReport bool
 }
 
@@ -32,13 +35,53 @@ func (s *slackFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&s.channel, "slack-channel", "", "post the digest to this channel with the bot token in $"+envBotToken+" (chat.postMessage)")
 	fs.StringVar(&s.minSeverity, "slack-min-severity", "", "list only findings at or above this severity in the digest (counts show all; default info)")
 	fs.BoolVar(&s.onlyChanges, "slack-only-changes", false, "post only when a finding is new or resolved since the previous run (needs run-to-run state)")
-	fs.BoolVar(&s.attachReport, "slack-attach-report", false, "attach the full JSON report to the digest (bot token only)")
+	fs.StringVar(&s.attach, "slack-attach", "", "attach the full report to the digest: none (default), json (the document) or html (the self-contained page to open or forward); bot token only")
+	fs.BoolVar(&s.attachReport, "slack-attach-report", false, "same as --slack-attach json")
+}
+
+// attachment resolves what is attached to the digest: --slack-attach, else
+// --slack-attach-report, else the config's slack.attach (or attachReport). "" is none.
+func (s *slackFlags) attachment(a *auditor) (report.Format, error) {
+	switch s.attach {
+	case "":
+	case "none":
+		if s.attachReport {
+			return "", usageError("--slack-attach none contradicts --slack-attach-report; give one")
+		}
+		return "", nil
+	case "json", "html":
+		if s.attachReport && s.attach != "json" {
+			return "", usageError("--slack-attach %s contradicts --slack-attach-report (which attaches json); give one", s.attach)
+		}
+		return report.Format(s.attach), nil
+	default:
+		return "", usageError("--slack-attach: unknown value %q (want none, json or html)", s.attach)
+	}
+	if s.attachReport {
+		return report.JSON, nil
+	}
+	if a.cfg != nil {
+		return report.Format(a.cfg.File.Slack.AttachFormat()), nil
+	}
+	return "", nil
+}
+
+// reportRuleDocs documents the engine's rules for the HTML report (report.Options.Rules):
+// its findings open to the rule's title, action and documentation.
+func reportRuleDocs(rs []*rules.Rule) map[string]report.RuleDoc {
+	docs := make(map[string]report.RuleDoc, len(rs))
+	for _, r := range rs {
+		docs[r.ID] = report.RuleDoc{Title: r.Title, Action: r.Action, Severity: r.Severity, Category: string(r.Category), Doc: r.Doc}
+	}
+	return docs
 }
 
 // notifier posts digests through one sender.
 type notifier struct {
 	sender slack.Sender
 	opts   slack.DigestOptions
+	// attach is the format of the report uploaded with the digest; "" for none.
+	attach report.Format
 }
 
 // prepare resolves the Slack settings: flags first, then the config file's slack
@@ -47,12 +90,15 @@ type notifier struct {
 // missing digest later.
 func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 	var cfgWebhookEnv, cfgTokenEnv, channel, minSev string
-	onlyChanges, attach := s.onlyChanges, s.attachReport
+	onlyChanges := s.onlyChanges
 	if a.cfg != nil {
 		c := a.cfg.File.Slack
 		cfgWebhookEnv, cfgTokenEnv, channel, minSev = c.WebhookURLEnv, c.BotTokenEnv, c.Channel, c.MinSeverity
 		onlyChanges = onlyChanges || c.OnlyChanges
-		attach = attach || c.AttachReport
+	}
+	attach, err := s.attachment(a)
+	if err != nil {
+		return nil, err
 	}
 	if s.channel != "" {
 		channel = s.channel
@@ -88,22 +134,26 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 	for _, r := range a.eng.Rules() {
 		opts.Rules[r.ID] = slack.RuleInfo{Title: r.Title, Action: r.Action}
 	}
-	n := &notifier{opts: opts}
+	n := &notifier{opts: opts, attach: attach}
 	switch {
 	case channel != "" && webhook != "":
 		return nil, usageError("Slack: both a webhook (%s) and a channel for the bot token are set; use one", webhookFrom)
 	case channel != "":
 		if token == "" {
-			return nil, usageError("--slack-channel %s needs a bot token in $%s (chat:write scope; files:write for --slack-attach-report)", channel, tokenEnv)
+			return nil, usageError("--slack-channel %s needs a bot token in $%s (chat:write scope; files:write for --slack-attach)", channel, tokenEnv)
 		}
-		bot, err := slack.NewBot(token, channel, slack.WithDigest(opts), slack.WithAttachReport(attach))
+		var ropts report.Options
+		if attach == report.HTML {
+			ropts.Rules = reportRuleDocs(a.eng.Rules())
+		}
+		bot, err := slack.NewBot(token, channel, slack.WithDigest(opts), slack.WithAttachment(attach, ropts))
 		if err != nil {
 			return nil, usageError("Slack: %v", err)
 		}
 		n.sender = bot
 	case webhook != "":
-		if attach {
-			return nil, usageError("--slack-attach-report needs a bot token and --slack-channel: incoming webhooks cannot upload files")
+		if attach != "" {
+			return nil, usageError("attaching the report (--slack-attach %s) needs a bot token and --slack-channel: incoming webhooks cannot upload files", attach)
 		}
 		wh, err := slack.NewWebhook(webhook, slack.WithDigest(opts))
 		if err != nil {
@@ -111,7 +161,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		}
 		n.sender = wh
 	default:
-		if onlyChanges || attach || s.minSeverity != "" {
+		if onlyChanges || attach != "" || s.minSeverity != "" {
 			return nil, usageError("Slack options given but no destination: set $%s (or --slack-webhook-url), or --slack-channel with $%s", envWebhookURL, envBotToken)
 		}
 		return nil, nil

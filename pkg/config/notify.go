@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
@@ -20,8 +21,28 @@ type Slack struct {
 	MinSeverity string `yaml:"minSeverity"`
 	// OnlyChanges posts only when a finding is new or resolved since the previous run.
 	OnlyChanges bool `yaml:"onlyChanges"`
-	// AttachReport uploads the full JSON report with the digest (bot token only).
+	// Attach uploads the full report with the digest, as json or html (the
+	// self-contained page); none (the default) attaches nothing. Bot token only.
+	Attach string `yaml:"attach"`
+	// AttachReport is the older way to say attach: json, kept working.
 	AttachReport bool `yaml:"attachReport"`
+}
+
+// AttachFormats are the values slack.attach accepts.
+var AttachFormats = []string{"none", "json", "html"}
+
+// AttachFormat is the format the report is attached in: "json", "html", or "" for none.
+// slack.attach wins; attachReport: true alone means json.
+func (s Slack) AttachFormat() string {
+	switch {
+	case s.Attach == "none":
+		return ""
+	case s.Attach != "":
+		return s.Attach
+	case s.AttachReport:
+		return "json"
+	}
+	return ""
 }
 
 // State says where run-to-run state is kept.
@@ -51,8 +72,18 @@ func (c *Config) checkNotify(at func(keys ...string) string) error {
 	if s.WebhookURLEnv != "" && s.BotTokenEnv != "" {
 		return fmt.Errorf("%s: set slack.webhookURLEnv or slack.botTokenEnv, not both", at("slack"))
 	}
-	if s.AttachReport && s.BotTokenEnv == "" {
-		return fmt.Errorf("%s: slack.attachReport needs a bot token (slack.botTokenEnv): incoming webhooks cannot upload files", at("slack", "attachReport"))
+	if s.Attach != "" && !slices.Contains(AttachFormats, s.Attach) {
+		return fmt.Errorf("%s: slack.attach: unknown value %q (want none, json or html)", at("slack", "attach"), s.Attach)
+	}
+	if s.AttachReport && s.Attach != "" && s.Attach != "json" {
+		return fmt.Errorf("%s: slack.attach: %s contradicts slack.attachReport: true (which means json); keep only slack.attach", at("slack", "attach"), s.Attach)
+	}
+	if s.AttachFormat() != "" && s.BotTokenEnv == "" {
+		key := "attach"
+		if s.Attach == "" {
+			key = "attachReport"
+		}
+		return fmt.Errorf("%s: slack.%s needs a bot token (slack.botTokenEnv): incoming webhooks cannot upload files", at("slack", key), key)
 	}
 	if s.MinSeverity != "" {
 		if _, err := audit.ParseSeverity(s.MinSeverity); err != nil {

@@ -14,6 +14,9 @@ func TestNotifyErrors(t *testing.T) {
 		{"slack:\n  botTokenEnv: SLACK_BOT_TOKEN\n", `c.yaml:2: slack.botTokenEnv needs slack.channel`},
 		{"slack:\n  webhookURLEnv: A\n  botTokenEnv: B\n  channel: x\n", `c.yaml:1: set slack.webhookURLEnv or slack.botTokenEnv, not both`},
 		{"slack:\n  webhookURLEnv: A\n  attachReport: true\n", `c.yaml:3: slack.attachReport needs a bot token`},
+		{"slack:\n  webhookURLEnv: A\n  attach: html\n", `c.yaml:3: slack.attach needs a bot token`},
+		{"slack:\n  botTokenEnv: B\n  channel: x\n  attach: pdf\n", `c.yaml:4: slack.attach: unknown value "pdf" (want none, json or html)`},
+		{"slack:\n  botTokenEnv: B\n  channel: x\n  attachReport: true\n  attach: html\n", `c.yaml:5: slack.attach: html contradicts slack.attachReport: true`},
 		{"slack:\n  minSeverity: loud\n", `c.yaml:2: slack.minSeverity: unknown severity "loud"`},
 		{"slack:\n  webhookURL: https://x\n", `c.yaml:2: unknown key "webhookURL"`},
 		{"state:\n  file: s.json\n  configMap: x\n", `c.yaml:1: set state.file or state.configMap, not both`},
@@ -32,6 +35,31 @@ func TestNotifyErrors(t *testing.T) {
 	ok := "slack:\n  botTokenEnv: SLACK_BOT_TOKEN\n  channel: '#storage'\n  minSeverity: warning\n  onlyChanges: true\n  attachReport: true\nstate:\n  configMap: ops/auditor-state\n"
 	if _, err := Parse("c.yaml", []byte(ok), catalog.All()); err != nil {
 		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+// TestSlackAttachFormat: slack.attach names the format; the older attachReport: true
+// still means json; none (or nothing) attaches nothing.
+func TestSlackAttachFormat(t *testing.T) {
+	cases := []struct{ keys, want string }{
+		{"", ""},
+		{"  attach: none\n", ""},
+		{"  attach: json\n", "json"},
+		{"  attach: html\n", "html"},
+		{"  attachReport: true\n", "json"},
+		{"  attachReport: true\n  attach: json\n", "json"},
+		{"  attachReport: false\n  attach: html\n", "html"},
+	}
+	for _, c := range cases {
+		doc := "slack:\n  botTokenEnv: SLACK_BOT_TOKEN\n  channel: '#storage'\n" + c.keys
+		cfg, err := Parse("c.yaml", []byte(doc), catalog.All())
+		if err != nil {
+			t.Errorf("%q: %v", c.keys, err)
+			continue
+		}
+		if got := cfg.File.Slack.AttachFormat(); got != c.want {
+			t.Errorf("%q: attach format %q, want %q", c.keys, got, c.want)
+		}
 	}
 }
 

@@ -23,10 +23,11 @@ const (
 	JSON     Format = "json"
 	YAML     Format = "yaml"
 	Markdown Format = "markdown"
+	HTML     Format = "html"
 )
 
 // Formats lists the formats `auditor run -o` accepts.
-var Formats = []Format{Table, JSON, YAML, Markdown}
+var Formats = []Format{Table, JSON, YAML, Markdown, HTML}
 
 // ParseFormat validates an -o value.
 func ParseFormat(s string) (Format, error) {
@@ -48,6 +49,10 @@ type Options struct {
 	Color bool
 	// Width is the terminal width the table should fit; 0 means 120.
 	Width int
+	// Rules documents the report's rules by ID for the HTML report (title, action,
+	// documentation); rules it lacks are shown by ID only. The CLI fills it from the
+	// rule catalog.
+	Rules map[string]RuleDoc
 }
 
 // Write renders rep in format f.
@@ -61,6 +66,8 @@ func Write(w io.Writer, rep *audit.Report, f Format, o Options) error {
 		return WriteTable(w, rep, o)
 	case Markdown:
 		return WriteMarkdown(w, rep)
+	case HTML:
+		return WriteHTML(w, rep, o)
 	}
 	return fmt.Errorf("unknown output format %q", f)
 }

@@ -69,7 +69,9 @@ type settings struct {
 	retry  Retry
 	logf   func(format string, args ...any)
 	apiURL string
-	attach bool
+	// attach is the format of the report file uploaded with the digest; "" for none.
+	attach     report.Format
+	attachOpts report.Options
 }
 
 // WithDigest sets what the digest lists (severity floor, changes only, rule titles and
@@ -93,8 +95,34 @@ func WithLogf(logf func(format string, args ...any)) Option {
 func WithAPIURL(u string) Option { return func(s *settings) { s.apiURL = u } }
 
 // WithAttachReport uploads the full JSON report as a file in the digest's thread. Bot
-// only: incoming webhooks cannot upload files.
-func WithAttachReport(on bool) Option { return func(s *settings) { s.attach = on } }
+// only: incoming webhooks cannot upload files. It is WithAttachment(report.JSON, …).
+func WithAttachReport(on bool) Option {
+	return func(s *settings) {
+		s.attach = ""
+		if on {
+			s.attach = report.JSON
+		}
+	}
+}
+
+// WithAttachment uploads the full report as a file in the digest's thread, rendered in
+// format f with o: report.JSON (the document, for scripts) or report.HTML (the
+// self-contained page people open, with o.Rules documenting the rules); "" attaches
+// nothing. Bot only: incoming webhooks cannot upload files.
+func WithAttachment(f report.Format, o report.Options) Option {
+	return func(s *settings) { s.attach, s.attachOpts = f, o }
+}
+
+// attachments maps the formats a report can be attached in to Slack's file type.
+var attachments = map[report.Format]string{report.JSON: "json", report.HTML: "html"}
+
+// checkAttachment rejects a format that cannot be attached.
+func (s *settings) checkAttachment() error {
+	if _, ok := attachments[s.attach]; s.attach != "" && !ok {
+		return fmt.Errorf("the report cannot be attached as %q: attach it as json or html", s.attach)
+	}
+	return nil
+}
 
 func newSettings(opts []Option) settings {
 	var s settings
@@ -122,7 +150,7 @@ func NewWebhook(webhookURL string, opts ...Option) (*Webhook, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && loopback(u.Hostname()))) {
 		return nil, errors.New("the Slack webhook URL is not an https URL (want https://hooks.slack.com/services/…): check SLACK_WEBHOOK_URL or --slack-webhook-url")
 	}
-	if s.attach {
+	if s.attach != "" {
 		return nil, errors.New("attaching the report needs a bot token (SLACK_BOT_TOKEN and --slack-channel): incoming webhooks cannot upload files")
 	}
 	return &Webhook{url: u.String(), s: s, red: newRedactor(append(webhookSecrets(webhookURL), webhookSecrets(u.String())...)...)}, nil
@@ -224,6 +252,9 @@ func NewBot(token, channel string, opts ...Option) (*Bot, error) {
 	case strings.TrimSpace(channel) == "":
 		return nil, errors.New("posting with a bot token needs a channel: set --slack-channel (e.g. #storage-alerts)")
 	}
+	if err := s.checkAttachment(); err != nil {
+		return nil, err
+	}
 	apiOpts := []slackapi.Option{slackapi.OptionHTTPClient(s.client)}
 	if s.apiURL != "" {
 		u := s.apiURL
@@ -240,8 +271,8 @@ func NewBot(token, channel string, opts ...Option) (*Bot, error) {
 	}, nil
 }
 
-// Send posts rep's digest to the channel and, when asked, uploads the JSON report in its
-// thread.
+// Send posts rep's digest to the channel and, when asked, uploads the report (JSON or
+// HTML) in its thread.
 func (b *Bot) Send(ctx context.Context, rep *audit.Report) error {
 	if !ShouldPost(rep, b.s.digest) {
 		return nil
@@ -258,21 +289,21 @@ func (b *Bot) Send(ctx context.Context, rep *audit.Report) error {
 	if err != nil {
 		return &Error{Via: "bot", Op: op, Attempts: attempts, Hint: b.hint(ctx, err, "chat:write"), Err: b.red.err(err)}
 	}
-	if !b.s.attach {
+	if b.s.attach == "" {
 		return nil
 	}
 	var doc bytes.Buffer
-	if err := report.WriteJSON(&doc, rep); err != nil {
-		return &Error{Via: "bot", Op: "encoding the report file", Attempts: 1, Err: err}
+	if err := report.Write(&doc, rep, b.s.attach, b.s.attachOpts); err != nil {
+		return &Error{Via: "bot", Op: "rendering the report file", Attempts: 1, Err: err}
 	}
 	op = "uploading the report file to " + b.channel
 	attempts, err = b.s.retry.do(ctx, op, b.red, b.s.logf, func(ctx context.Context) error {
 		_, err := b.api.UploadFileContext(ctx, slackapi.UploadFileParameters{
-			Filename:        reportFileName(rep),
+			Filename:        reportFileName(rep, b.s.attach),
 			Title:           "Storage audit report of " + rep.Cluster + ", " + when(rep.GeneratedAt),
 			Content:         doc.String(),
 			FileSize:        doc.Len(),
-			SnippetType:     "json",
+			SnippetType:     attachments[b.s.attach],
 			Channel:         channelID,
 			ThreadTimestamp: ts,
 		})
@@ -315,8 +346,8 @@ func (b *Bot) hint(ctx context.Context, err error, scope string) string {
 }
 
 // reportFileName names the attached report after the cluster and the time, with only
-// characters every file system accepts.
-func reportFileName(rep *audit.Report) string {
+// characters every file system accepts, and the format's extension.
+func reportFileName(rep *audit.Report, f report.Format) string {
 	name := strings.Map(func(r rune) rune {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
@@ -327,5 +358,5 @@ func reportFileName(rep *audit.Report) string {
 	if len(name) > 100 { // every rune is ASCII now
 		name = name[:100]
 	}
-	return "storage-audit-" + name + "-" + rep.GeneratedAt.UTC().Format("20060102T150405Z") + ".json"
+	return "storage-audit-" + name + "-" + rep.GeneratedAt.UTC().Format("20060102T150405Z") + "." + attachments[f]
 }

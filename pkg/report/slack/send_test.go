@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/report"
 )
 
 const (
@@ -279,8 +280,13 @@ func TestNewWebhookRejectsBadURLs(t *testing.T) {
 		}
 		noSecrets(t, errorTexts(err)...)
 	}
-	if _, err := NewWebhook("https://hooks.slack.com/services/T/B/"+webhookKey, WithAttachReport(true)); err == nil || !strings.Contains(err.Error(), "bot token") {
-		t.Errorf("a webhook cannot attach the report, got %v", err)
+	for _, opt := range []Option{WithAttachReport(true), WithAttachment(report.HTML, report.Options{}), WithAttachment(report.JSON, report.Options{})} {
+		if _, err := NewWebhook("https://hooks.slack.com/services/T/B/"+webhookKey, opt); err == nil || !strings.Contains(err.Error(), "needs a bot token") {
+			t.Errorf("a webhook cannot attach the report, got %v", err)
+		}
+	}
+	if _, err := NewWebhook("https://hooks.slack.com/services/T/B/"+webhookKey, WithAttachment("", report.Options{})); err != nil {
+		t.Errorf("no attachment: %v", err)
 	}
 }
 
@@ -422,8 +428,8 @@ func TestBotAttachesTheReport(t *testing.T) {
 	if fmt.Sprint(api.calls) != fmt.Sprint(want) {
 		t.Fatalf("calls %v, want %v", api.calls, want)
 	}
-	if name := api.getURL.Get("filename"); name != "storage-audit-prod-eu-----20261120T093000Z.json" {
-		t.Errorf("file name %q", name)
+	if name, typ := api.getURL.Get("filename"), api.getURL.Get("snippet_type"); name != "storage-audit-prod-eu-----20261120T093000Z.json" || typ != "json" {
+		t.Errorf("file name %q, type %q", name, typ)
 	}
 	if api.getURL.Get("length") != fmt.Sprint(len(api.uploaded)) {
 		t.Errorf("announced length %s, uploaded %d bytes", api.getURL.Get("length"), len(api.uploaded))
@@ -442,6 +448,55 @@ func TestBotAttachesTheReport(t *testing.T) {
 	if !strings.Contains(api.complete.Get("files"), `"id":"F0REPORT"`) {
 		t.Errorf("completeUploadExternal files %q", api.complete.Get("files"))
 	}
+}
+
+// TestBotAttachesTheHTMLReport: with WithAttachment(report.HTML) the upload is the
+// self-contained HTML page of the report, named .html, with the rules documented.
+func TestBotAttachesTheHTMLReport(t *testing.T) {
+	api := newSlackAPI(t, "")
+	docs := map[string]report.RuleDoc{"pod-node-missing": {Title: "Pod bound to a Node that no longer exists", Action: "Delete the pod", Doc: "**Why it matters.** The pod never runs."}}
+	bot, err := NewBot(botToken, "#storage-alerts", WithAPIURL(api.srv.URL+"/api/"), WithAttachment(report.HTML, report.Options{Rules: docs}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := changesReport()
+	if err := bot.Send(context.Background(), rep); err != nil {
+		t.Fatal(err)
+	}
+	api.srv.Close() // waits for the handlers
+	want := []string{"/api/chat.postMessage", "/api/files.getUploadURLExternal", "/upload/F0REPORT", "/api/files.completeUploadExternal"}
+	if fmt.Sprint(api.calls) != fmt.Sprint(want) {
+		t.Fatalf("calls %v, want %v", api.calls, want)
+	}
+	if name, typ := api.getURL.Get("filename"), api.getURL.Get("snippet_type"); name != "storage-audit-prod-eu-----20261120T093000Z.html" || typ != "html" {
+		t.Errorf("file name %q, type %q; want the .html name and type html", name, typ)
+	}
+	if api.getURL.Get("length") != fmt.Sprint(len(api.uploaded)) {
+		t.Errorf("announced length %s, uploaded %d bytes", api.getURL.Get("length"), len(api.uploaded))
+	}
+	page := string(api.uploaded)
+	if !strings.HasPrefix(page, "<!DOCTYPE html>") || !strings.Contains(page, "<h1>Storage audit of prod-eu &lt;&amp;&gt;</h1>") {
+		t.Fatalf("uploaded file is not the HTML report of %q:\n%.300s", rep.Cluster, page)
+	}
+	for _, f := range append(append([]audit.Finding(nil), rep.Findings...), rep.Resolved...) {
+		if !strings.Contains(page, `data-rule="`+f.RuleID+`"`) || !strings.Contains(page, "<code>"+report.ShortRef(f.Object)+"</code>") {
+			t.Errorf("the HTML report lacks %s on %s", f.RuleID, f.Object)
+		}
+	}
+	if !strings.Contains(page, "<strong>Why it matters.</strong> The pod never runs.") {
+		t.Error("the HTML report lacks the rule documentation given in the options")
+	}
+	if api.complete.Get("channel_id") != "C0STORAGE" || api.complete.Get("thread_ts") != "1763631000.000100" {
+		t.Errorf("file shared to channel %q thread %q, want the digest's thread", api.complete.Get("channel_id"), api.complete.Get("thread_ts"))
+	}
+}
+
+func TestNewBotRejectsBadAttachment(t *testing.T) {
+	_, err := NewBot(botToken, "#c", WithAttachment(report.YAML, report.Options{}))
+	if err == nil || !strings.Contains(err.Error(), `cannot be attached as "yaml"`) {
+		t.Errorf("attaching YAML: %v, want an error", err)
+	}
+	noSecrets(t, errorTexts(err)...)
 }
 
 func TestNewBotRejectsBadInput(t *testing.T) {
