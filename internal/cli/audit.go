@@ -64,8 +64,22 @@ type auditor struct {
 	cluster string
 }
 
-// prepare checks flags and config before anything is read, so a typo fails fast.
+// prepare checks flags and config before anything is read, so a typo fails fast, and
+// connects to the live cluster (nothing is sent until the audit).
 func (f *auditFlags) prepare(stdin io.Reader) (*auditor, error) {
+	a, err := f.prepareRules(stdin)
+	if err != nil || f.fromFile != "" {
+		return a, err
+	}
+	if a.cs, a.rest, a.cluster, err = f.kube.clientset(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// prepareRules is prepare without the connection: a many-cluster run connects to each
+// cluster on its own (auditor.forContext).
+func (f *auditFlags) prepareRules(stdin io.Reader) (*auditor, error) {
 	eng, err := rules.NewEngine(catalog.All())
 	if err != nil {
 		return nil, &exitError{code: ExitError, err: err}
@@ -109,10 +123,6 @@ func (f *auditFlags) prepare(stdin io.Reader) (*auditor, error) {
 		if f.kube.kubeconfig != "" || f.kube.context != "" {
 			return nil, usageError("--from-file audits a dump; --kubeconfig and --context do not apply")
 		}
-		return a, nil
-	}
-	if a.cs, a.rest, a.cluster, err = f.kube.clientset(); err != nil {
-		return nil, err
 	}
 	return a, nil
 }

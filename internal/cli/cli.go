@@ -52,11 +52,25 @@ const exitCodesHelp = `Exit codes:
   4  the report was written but the Slack digest could not be posted (takes
      precedence over 1 and 3: a silent on-call channel is the first thing to fix)`
 
-// Main runs the CLI and returns the process exit code.
+// manyClustersExitHelp documents the exit code of run and cost with many clusters.
+const manyClustersExitHelp = `With --contexts or --all-contexts: 2 when no cluster could be audited, otherwise the
+first of 4, 1 and 3 that any cluster has (0 when every cluster has 0); a cluster that
+could not be read counts as 3.`
+
+// Main runs the CLI as auditor and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return MainAs(programName, args, stdin, stdout, stderr)
+}
+
+// MainAs runs the CLI invoked as prog (the base name of os.Args[0]) and returns the
+// process exit code. As kubectl-storage_audit, a kubectl plugin, help and messages name
+// it kubectl storage-audit; kubectl passes the plugin's arguments unchanged.
+func MainAs(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	tuneGC()
 	root := newRoot(stdin, stdout, stderr)
+	names := rename(root, displayName(prog))
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -65,16 +79,16 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "error: "+oneLine(ee.err.Error()))
+			fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(ee.err.Error())))
 		}
 		return ee.code
 	}
 	// cobra's own errors (unknown flag or command, bad flag value) are usage errors.
-	fmt.Fprintln(stderr, "error: "+oneLine(err.Error()))
+	fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(err.Error())))
 	if errors.Is(err, context.Canceled) {
 		return ExitError
 	}
-	fmt.Fprintln(stderr, "Run 'auditor --help' for usage.")
+	fmt.Fprintln(stderr, names.rewrite("Run '"+programName+" --help' for usage."))
 	return ExitError
 }
 
@@ -97,7 +111,19 @@ since the previous run (--state-file, --state-configmap), posts Slack digests, a
 monthly price on the storage and its waste. auditor run audits once; auditor serve audits
 on a schedule and serves Prometheus metrics.
 
-` + exitCodesHelp + "\n" + fixExitHelp,
+On a laptop it connects like kubectl: --kubeconfig, else $KUBECONFIG (a colon-separated
+list of files is merged as kubectl merges it), else ~/.kube/config; --context picks a
+context. Exec credential plugins (users[].exec: aws eks get-token, gke-gcloud-auth-plugin,
+kubelogin) and the oidc auth provider work as in kubectl. auditor run --contexts a,b or
+--all-contexts audits several clusters at once (--max-concurrency at a time, 4 by
+default), each through its own connection: one table with a CLUSTER column, or one
+document listing a report per cluster; a cluster that cannot be read is reported and the
+others are audited all the same.
+
+Installed on PATH as kubectl-storage_audit, the same binary is the kubectl plugin
+kubectl storage-audit, with the same commands and flags.
+
+` + exitCodesHelp + "\n" + fixExitHelp + "\n" + manyClustersExitHelp,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

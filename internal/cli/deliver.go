@@ -38,13 +38,11 @@ type delivery struct {
 // state when none is configured, so its digests still say what changed.
 func (d *deliveryFlags) setup(a *auditor, inMemory bool) (*delivery, error) {
 	out := &delivery{}
-	file, cm := d.stateFile, d.stateConfigMap
-	if file == "" && cm == "" && a.cfg != nil {
-		file, cm = a.cfg.File.State.File, a.cfg.File.State.ConfigMap
+	file, cm, err := d.statePlace(a)
+	if err != nil {
+		return nil, err
 	}
 	switch {
-	case file != "" && cm != "":
-		return nil, usageError("--state-file and --state-configmap: choose one place for the state")
 	case file != "":
 		out.store, out.where = state.NewFileStore(file), "file "+file
 	case cm != "":
@@ -73,6 +71,64 @@ func (d *deliveryFlags) setup(a *auditor, inMemory bool) (*delivery, error) {
 	}
 	out.slack = n
 	return out, nil
+}
+
+// statePlace is where the state is kept: a file or a ConfigMap, from the flags or else
+// the config file (at most one of them is set).
+func (d *deliveryFlags) statePlace(a *auditor) (file, configMap string, err error) {
+	file, configMap = d.stateFile, d.stateConfigMap
+	if file == "" && configMap == "" && a.cfg != nil {
+		file, configMap = a.cfg.File.State.File, a.cfg.File.State.ConfigMap
+	}
+	if file != "" && configMap != "" {
+		return "", "", usageError("--state-file and --state-configmap: choose one place for the state")
+	}
+	return file, configMap, nil
+}
+
+// setupEach validates delivery for a many-cluster run once, before any cluster is read,
+// and returns how to make each cluster's delivery. The state is kept in each cluster
+// (--state-configmap: the same ConfigMap name in each). A --state-file is refused: its
+// entries are not keyed by cluster, so one file would compare one cluster's findings
+// with another's. Every cluster's report gets its own Slack digest through one notifier.
+func (d *deliveryFlags) setupEach(a *auditor) (func(*auditor) (*delivery, error), error) {
+	file, cm, err := d.statePlace(a)
+	if err != nil {
+		return nil, err
+	}
+	var ns, name string
+	switch {
+	case file != "" && d.stateFile == "":
+		return nil, usageError("config %s: state.file keeps one cluster's state and would mix clusters: with --contexts or --all-contexts keep the state in each cluster with --state-configmap NAME", a.cfg.Path)
+	case file != "":
+		return nil, usageError("--state-file keeps one cluster's state and would mix clusters: with --contexts or --all-contexts keep the state in each cluster with --state-configmap NAME")
+	case cm != "":
+		if ns, name, err = config.SplitConfigMap(cm); err != nil {
+			return nil, usageError("--state-configmap: %v", err)
+		}
+	}
+	n, err := d.slack.prepare(a)
+	if err != nil {
+		return nil, err
+	}
+	if n != nil && n.opts.OnlyChanges && cm == "" {
+		return nil, usageError("--slack-only-changes needs run-to-run state to know what changed: with --contexts or --all-contexts add --state-configmap NAME (kept in each cluster)")
+	}
+	return func(ca *auditor) (*delivery, error) {
+		out := &delivery{slack: n}
+		if cm == "" {
+			return out, nil
+		}
+		cns := ns
+		if cns == "" {
+			var err error
+			if cns, err = ca.flags.kube.namespace(); err != nil {
+				return out, fmt.Errorf("--state-configmap %s: %v; give it as namespace/name", cm, err)
+			}
+		}
+		out.store, out.where = configmap.NewStore(ca.cs, cns, name), "ConfigMap "+cns+"/"+name
+		return out, nil
+	}, nil
 }
 
 // record keeps run-to-run state, marking the report's new and resolved findings. A

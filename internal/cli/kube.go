@@ -2,7 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/storage-auditor/auditor/internal/version"
@@ -10,7 +13,19 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	// Credentials as kubectl has them. Exec credential plugins (users[].exec: aws eks
+	// get-token, gke-gcloud-auth-plugin, kubelogin) are built into client-go's
+	// transport; this adds the oidc auth provider, and for the removed gcp and azure
+	// auth providers an error naming the exec plugin that replaces them instead of
+	// "no Auth Provider found".
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
 )
+
+// dialTimeout bounds connecting to an API server. client-go dials for up to 30 s, per
+// request; an address that drops packets (a cluster behind a VPN that is down) then
+// holds a many-cluster run. 10 s is ample for a reachable server.
+const dialTimeout = 10 * time.Second
 
 // kubeOptions are the kubectl-style connection flags.
 type kubeOptions struct {
@@ -29,8 +44,21 @@ func (k *kubeOptions) addFlags(f *pflag.FlagSet) {
 	f.IntVar(&k.burst, "burst", 100, "client-side request burst towards the API server")
 }
 
+// source names the kubeconfig for messages: --kubeconfig, $KUBECONFIG or ~/.kube/config.
+func (k *kubeOptions) source() string {
+	if k.kubeconfig != "" {
+		return k.kubeconfig
+	}
+	if env := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		return "$KUBECONFIG (" + env + ")"
+	}
+	return clientcmd.RecommendedHomeFile
+}
+
 // clientConfig is kubectl's resolution of --kubeconfig, $KUBECONFIG, ~/.kube/config
-// and --context (in a pod: the service account).
+// and --context (in a pod: the service account). $KUBECONFIG may list several files
+// (colon-separated, semicolons on Windows): they are merged as kubectl merges them, the
+// first file to set a value winning.
 func (k *kubeOptions) clientConfig() clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if k.kubeconfig != "" {
@@ -70,6 +98,9 @@ func (k *kubeOptions) clientset() (kubernetes.Interface, *rest.Config, string, e
 		return nil, nil, "", &exitError{code: ExitError, err: err}
 	}
 	cfg = live.Config(cfg, k.qps, k.burst, version.Get().Version)
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	}
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, nil, "", &exitError{code: ExitError, err: fmt.Errorf("building a client for %s: %w", cfg.Host, err)}

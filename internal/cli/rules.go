@@ -27,7 +27,7 @@ func newRulesCmd() *cobra.Command {
 		Short: "List every rule with its default severity and title",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listRules(cmd.OutOrStdout(), output, catalog.All())
+			return listRules(cmd.OutOrStdout(), cmd.Root().DisplayName(), output, catalog.All())
 		},
 	}
 	list.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or markdown")
@@ -65,7 +65,8 @@ type param struct {
 	Doc     string `json:"doc"`
 }
 
-func listRules(w io.Writer, output string, rs []*rules.Rule) error {
+// listRules prints the catalogue; prog is how the footer names the program.
+func listRules(w io.Writer, prog, output string, rs []*rules.Rule) error {
 	switch output {
 	case "json":
 		out := make([]ruleJSON, 0, len(rs))
@@ -97,7 +98,7 @@ func listRules(w io.Writer, output string, rs []*rules.Rule) error {
 		if err := report.Columns(w, 120, 0, []string{"ID", "SEVERITY", "CATEGORY", "TITLE"}, rows); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\n%d rules. `auditor rules explain ID` prints a rule's documentation.\n", len(rs))
+		fmt.Fprintf(w, "\n%d rules. `%s rules explain ID` prints a rule's documentation.\n", len(rs), prog)
 		return nil
 	}
 	return usageError("-o: unknown output format %q (want table, json or markdown)", output)

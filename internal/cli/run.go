@@ -29,6 +29,7 @@ type runOptions struct {
 	debugTimings bool
 	memProfile   string
 	fix          fixFlags
+	clusters     clusterFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -69,6 +70,17 @@ Slack: set SLACK_WEBHOOK_URL (an incoming webhook), or SLACK_BOT_TOKEN plus
 --slack-channel, and the run posts a digest after writing the report. A failed post
 never loses the report; the exit code is 4.
 
+Many clusters: --contexts a,b,c (or --all-contexts) audits those kubeconfig contexts
+concurrently, at most --max-concurrency at a time, each through its own connection and
+with its own --timeout. The table gains a CLUSTER column and a summary line per cluster;
+-o json|yaml prints a list (kind: AuditReportList) whose items are the clusters'
+reports, in the order given (--all-contexts: sorted by name); -o markdown has a section
+per cluster. A cluster that cannot be read is printed to stderr as "cluster NAME: why",
+appears in the output with its error (the item's "error" field), and does not stop the
+others. Each cluster's report gets its own Slack digest; --state-configmap keeps the
+state in each cluster. --state-file (one cluster's state) and --fix (one cluster at a
+time) are refused with many clusters.
+
 Fixing: --fix (live clusters only), after the report, prints the plan of the fixes the
 findings propose — object, action, safety class, the exact patch or delete — and applies
 the allowed ones: safe fixes (reversible, no data touched, nothing restarted); disruptive
@@ -81,9 +93,12 @@ overwritten), deletes the UID and resourceVersion as preconditions. --dry-run=se
 every change with dryRun=All, --dry-run=client only prints the plan. The plan and the
 results go to stdout under a table, to stderr when stdout carries a document.
 
-` + exitCodesHelp + "\n" + fixExitHelp,
+` + exitCodesHelp + "\n" + fixExitHelp + "\n" + manyClustersExitHelp,
 		Example: `  auditor run
   auditor run --context prod -n shop,billing -o json
+  auditor run --contexts prod-eu,prod-us --fail-on critical
+  auditor run --all-contexts -o json --state-configmap auditor-state
+  KUBECONFIG=~/.kube/config:~/.kube/eks.yaml auditor run --all-contexts --max-concurrency 8
   auditor run --from-file examples/incident-cluster.yaml
   kubectl get pv,pvc,sc -A -o yaml | auditor run --from-file - --rules pv-released-retained
   auditor run --config config/auditor.yaml --fail-on critical
@@ -98,12 +113,13 @@ results go to stdout under a table, to stderr when stdout carries a document.
 	o.auditFlags.addFlags(f)
 	o.addFailOn(f)
 	o.deliveryFlags.addFlags(f)
-	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json, yaml or markdown")
+	f.StringVarP(&o.output, "output", "o", "table", "output format: table, json, yaml, markdown or html (one self-contained page; with --output-file report.html)")
 	f.StringVar(&o.outputFile, "output-file", "", "write the report to this file instead of stdout (replaced atomically: a failed run leaves the old report)")
 	f.BoolVar(&o.debugTimings, "debug-timings", false, "print load and per-rule timings to stderr")
 	f.StringVar(&o.memProfile, "debug-memprofile", "", "write a heap profile to this file once the cluster is read (for go tool pprof)")
 	_ = f.MarkHidden("debug-memprofile")
 	o.fix.addFlags(f)
+	o.clusters.addFlags(f)
 	return cmd
 }
 
@@ -111,6 +127,12 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	format, err := report.ParseFormat(o.output)
 	if err != nil {
 		return usageError("-o: %v", err)
+	}
+	if o.clusters.many() {
+		return o.runMany(ctx, stdin, stdout, stderr, format)
+	}
+	if _, err := o.clusters.resolve(&o.auditFlags); err != nil {
+		return err
 	}
 	a, err := o.auditFlags.prepare(stdin)
 	if err != nil {
@@ -148,7 +170,11 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	for _, w := range d.record(ctx, ar) {
 		fmt.Fprintln(stderr, "warning: "+w)
 	}
-	if err := writeReport(stdout, o.outputFile, res.Report, format); err != nil {
+	var docs map[string]report.RuleDoc
+	if format == report.HTML { // the page documents each rule it shows
+		docs = reportRuleDocs(a.eng.Rules())
+	}
+	if err := writeReport(stdout, o.outputFile, res.Report, format, docs); err != nil {
 		return &exitError{code: ExitError, err: err}
 	}
 	_, notifyErr := d.notify(ctx, res.Report)
@@ -172,15 +198,18 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	return nil
 }
 
-// writeReport renders rep to stdout, or to path (atomically) when one is given.
-func writeReport(stdout io.Writer, path string, rep *audit.Report, format report.Format) error {
+// writeReport renders rep to stdout, or to path (atomically) when one is given. docs
+// documents the rules for the HTML page (nil for other formats).
+func writeReport(stdout io.Writer, path string, rep *audit.Report, format report.Format, docs map[string]report.RuleDoc) error {
 	if path == "" {
-		if err := report.Write(stdout, rep, format, terminalOptions(stdout)); err != nil {
+		ro := terminalOptions(stdout)
+		ro.Rules = docs
+		if err := report.Write(stdout, rep, format, ro); err != nil {
 			return fmt.Errorf("writing the report: %w", err)
 		}
 		return nil
 	}
-	return writeFileAtomic(path, func(w io.Writer) error { return report.Write(w, rep, format, report.Options{}) })
+	return writeFileAtomic(path, func(w io.Writer) error { return report.Write(w, rep, format, report.Options{Rules: docs}) })
 }
 
 // terminalOptions sizes and colours the table for w when it is a terminal.

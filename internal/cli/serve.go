@@ -25,6 +25,7 @@ type serveOptions struct {
 	listen          string
 	runOnStart      bool
 	shutdownTimeout time.Duration
+	fix             fixFlags
 }
 
 func newServeCmd() *cobra.Command {
@@ -50,6 +51,11 @@ day-of-week) or a descriptor: @hourly, @daily, @every 30m. Without --state-file 
 --state-configmap the state lives in memory: digests still say what changed since the
 previous run of this process, but a restart starts afresh.
 
+With --fix --yes each run applies the allowed fixes after the digest, exactly as
+auditor run --fix does (same plan, same --allow and config fix.allow, same limits); the
+plan and the result of every action go to the log. There is no one to confirm, so
+--fix needs --yes (or --dry-run).
+
 For one audit and an exit code (a Kubernetes CronJob, CI), use auditor run.`,
 		Example: `  auditor serve --schedule "0 8 * * 1-5" --time-zone Europe/Berlin --state-configmap auditor-state
   auditor serve --schedule @every 1h --listen :9090 --slack-channel '#storage' --config config/auditor.yaml`,
@@ -66,6 +72,7 @@ For one audit and an exit code (a Kubernetes CronJob, CI), use auditor run.`,
 	f.StringVar(&o.listen, "listen", ":8080", "address of the /metrics and /healthz server")
 	f.BoolVar(&o.runOnStart, "run-on-start", true, "audit once at start-up, so metrics are there before the first scheduled run")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long to wait for a running audit and open connections on SIGTERM")
+	o.fix.addFlags(f)
 	return cmd
 }
 
@@ -89,12 +96,19 @@ func (o *serveOptions) serve(ctx context.Context, stdin io.Reader, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	fx, err := o.fix.prepare(a)
+	if err != nil {
+		return err
+	}
+	if fx != nil && !fx.yes && fx.dryRun == "" {
+		return usageError("serve --fix runs unattended: add --yes to apply the allowed fixes, or --dry-run=server to only check them")
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ids := make([]string, 0, len(a.eng.Rules()))
 	for _, r := range a.eng.Rules() {
 		ids = append(ids, r.ID)
 	}
-	s := &server{a: a, d: d, log: log, metrics: metrics.New(ids)}
+	s := &server{a: a, d: d, fix: fx, fixOut: stderr, log: log, metrics: metrics.New(ids)}
 
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -165,6 +179,8 @@ func (o *serveOptions) serve(ctx context.Context, stdin io.Reader, stderr io.Wri
 type server struct {
 	a       *auditor
 	d       *delivery
+	fix     *fixStage // nil without --fix
+	fixOut  io.Writer // where the fix plan and results are printed (the log stream)
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	mu      sync.Mutex // one run at a time, even if a chain is misconfigured
@@ -212,6 +228,16 @@ func (s *server) runOnce(ctx context.Context) {
 	if notifyErr != nil {
 		s.metrics.NotificationFailed()
 		s.log.Error("notification failed", "err", oneLine(notifyErr.Error()))
+	}
+	// Fixes last, as in auditor run: a failed fix never costs the metrics or the digest.
+	if s.fix != nil {
+		failed, err := s.fix.run(ctx, rep, nil, s.fixOut)
+		switch {
+		case err != nil:
+			s.log.Error("writing the fix plan failed", "err", oneLine(err.Error()))
+		case failed:
+			s.log.Error("fix failed: at least one action failed (see the results above)")
+		}
 	}
 	attrs := []any{"critical", rep.Summary.Critical, "warning", rep.Summary.Warning, "info", rep.Summary.Info,
 		"duration", run.Duration.Round(time.Millisecond), "objects", totalObjects(ar.objects), "posted", posted}

@@ -141,6 +141,11 @@ type Report struct {
 	Resolved []Finding `json:"resolved,omitempty"`
 	// Cost is the monthly storage cost section; nil when it was not computed.
 	Cost *Cost `json:"cost,omitempty"`
+	// Error says why the cluster could not be audited at all (unreachable, credentials
+	// refused, a broken kubeconfig context); the report then holds no findings. Only a
+	// many-cluster run (--contexts, --all-contexts) writes such a report: it stands for
+	// the cluster in the list so the other clusters' reports still go out.
+	Error string `json:"error,omitempty"`
 }
 
 // Changes summarises run-to-run state: how many findings are new since the previous run

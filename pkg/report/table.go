@@ -57,6 +57,21 @@ func WriteTable(w io.Writer, rep *audit.Report, o Options) error {
 		fmt.Fprintln(w)
 	}
 	s := rep.Summary
+	fmt.Fprintln(w, summaryLine(s, o)+fmt.Sprintf(" (cluster %s, %s)", rep.Cluster, tableTime(rep)))
+	if s.Critical+s.Warning+s.Info == 0 && s.Suppressed == 0 {
+		fmt.Fprintln(w, "No storage problems found.")
+	}
+	writeUnchecked(w, rep, "", o)
+	if rep.Cost != nil {
+		fmt.Fprintln(w)
+		return WriteCostTable(w, rep.Cost, o)
+	}
+	return nil
+}
+
+// summaryLine counts the findings by severity: "3 findings: 1 critical, 2 warning, 0
+// info; 1 suppressed by annotation".
+func summaryLine(s audit.Summary, o Options) string {
 	total := s.Critical + s.Warning + s.Info
 	noun := "findings"
 	if total == 1 {
@@ -70,22 +85,22 @@ func WriteTable(w io.Writer, rep *audit.Report, o Options) error {
 	if s.Suppressed > 0 {
 		line += fmt.Sprintf("; %d suppressed by annotation", s.Suppressed)
 	}
-	line += fmt.Sprintf(" (cluster %s, %s)", rep.Cluster, rep.GeneratedAt.Format("2006-01-02 15:04:05Z07:00"))
-	fmt.Fprintln(w, line)
-	if total == 0 && s.Suppressed == 0 {
-		fmt.Fprintln(w, "No storage problems found.")
-	}
+	return line
+}
+
+func tableTime(rep *audit.Report) string {
+	return rep.GeneratedAt.Format("2006-01-02 15:04:05Z07:00")
+}
+
+// writeUnchecked lists what rep could not check: kinds it could not read and rules it
+// skipped, each line starting with indent.
+func writeUnchecked(w io.Writer, rep *audit.Report, indent string, o Options) {
 	for _, u := range rep.Unreadable {
-		fmt.Fprintln(w, paint(o.Color, ansiYellow, fmt.Sprintf("Could not read %s: %s", u.Kind, u.Reason)))
+		fmt.Fprintln(w, indent+paint(o.Color, ansiYellow, fmt.Sprintf("Could not read %s: %s", u.Kind, u.Reason)))
 	}
 	for _, sk := range rep.Skipped {
-		fmt.Fprintln(w, paint(o.Color, ansiDim, fmt.Sprintf("Skipped rule %s: %s", sk.Rule, sk.Reason)))
+		fmt.Fprintln(w, indent+paint(o.Color, ansiDim, fmt.Sprintf("Skipped rule %s: %s", sk.Rule, sk.Reason)))
 	}
-	if rep.Cost != nil {
-		fmt.Fprintln(w)
-		return WriteCostTable(w, rep.Cost, o)
-	}
-	return nil
 }
 
 // shortKinds are kubectl's short names, which keep the OBJECT column narrow.
