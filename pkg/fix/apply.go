@@ -318,7 +318,13 @@ func (ap *Applier) recordEvent(ctx context.Context, a *Action, obj metav1.Object
 	}
 	_, err = ap.Client.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil {
-		return fmt.Errorf("%s", apiErrorText(err))
+		// Not apiErrorText: its "nothing was changed" is about the action's own requests,
+		// and by now those have been applied.
+		msg := oneLine(err.Error())
+		if apierrors.IsForbidden(err) {
+			msg += " (the change above was applied; grant create on events to record it)"
+		}
+		return errors.New(msg)
 	}
 	return nil
 }
