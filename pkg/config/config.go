@@ -198,7 +198,9 @@ func distance(a, b string) int {
 }
 
 var (
-	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (\S+) not found in type \S+$`)
+	// A key may hold spaces ("max actions:") or be empty: (.*), or the message would keep
+	// its Go type.
+	unknownFieldRE = regexp.MustCompile(`^line (\d+): field (.*) not found in type \S+$`)
 	lineRE         = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 )
 
@@ -206,7 +208,7 @@ var (
 func yamlError(path string, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
-		first := te.Errors[0]
+		first := plainTypeError(te.Errors[0]) // no Go type names in user errors (parse.go)
 		more := ""
 		if len(te.Errors) > 1 {
 			more = fmt.Sprintf(" (and %d more)", len(te.Errors)-1)
