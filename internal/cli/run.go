@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/storage-auditor/auditor/internal/ruledocs"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -172,7 +174,7 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	}
 	var docs map[string]report.RuleDoc
 	if format == report.HTML { // the page documents each rule it shows
-		docs = reportRuleDocs(a.eng.Rules())
+		docs = ruledocs.For(a.eng.Rules())
 	}
 	if err := writeReport(stdout, o.outputFile, res.Report, format, docs); err != nil {
 		return &exitError{code: ExitError, err: err}

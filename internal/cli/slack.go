@@ -4,13 +4,14 @@ import (
 	"context"
 	"os"
 
+	"github.com/storage-auditor/auditor/internal/ruledocs"
+
 	"github.com/spf13/pflag"
 
 	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
 	"github.com/storage-auditor/auditor/pkg/report"
 	"github.com/storage-auditor/auditor/pkg/report/slack"
-	"github.com/storage-auditor/auditor/pkg/rules"
 )
 
 // The environment variables read when neither a flag nor the config names another.
@@ -64,16 +65,6 @@ func (s *slackFlags) attachment(a *auditor) (report.Format, error) {
 		return report.Format(a.cfg.File.Slack.AttachFormat()), nil
 	}
 	return "", nil
-}
-
-// reportRuleDocs documents the engine's rules for the HTML report (report.Options.Rules):
-// its findings open to the rule's title, action and documentation.
-func reportRuleDocs(rs []*rules.Rule) map[string]report.RuleDoc {
-	docs := make(map[string]report.RuleDoc, len(rs))
-	for _, r := range rs {
-		docs[r.ID] = report.RuleDoc{Title: r.Title, Action: r.Action, Severity: r.Severity, Category: string(r.Category), Doc: r.Doc}
-	}
-	return docs
 }
 
 // notifier posts digests through one sender.
@@ -144,7 +135,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		}
 		var ropts report.Options
 		if attach == report.HTML {
-			ropts.Rules = reportRuleDocs(a.eng.Rules())
+			ropts.Rules = ruledocs.For(a.eng.Rules())
 		}
 		bot, err := slack.NewBot(token, channel, slack.WithDigest(opts), slack.WithAttachment(attach, ropts))
 		if err != nil {

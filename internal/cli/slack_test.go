@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/storage-auditor/auditor/internal/ruledocs"
+
 	"github.com/spf13/pflag"
 
 	"github.com/storage-auditor/auditor/pkg/config"
@@ -96,7 +98,7 @@ func TestSlackAttachmentUsageErrors(t *testing.T) {
 // TestReportRuleDocs: the HTML report gets every rule's title, action and doc.
 func TestReportRuleDocs(t *testing.T) {
 	all := catalog.All()
-	docs := reportRuleDocs(all)
+	docs := ruledocs.For(all)
 	if len(docs) != len(all) {
 		t.Fatalf("%d rule docs for %d rules", len(docs), len(all))
 	}

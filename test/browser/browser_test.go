@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/storage-auditor/auditor/internal/ruledocs"
+	"github.com/storage-auditor/auditor/pkg/audit"
+
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -36,13 +39,18 @@ const (
 	maxScreenshot = 400 << 10
 )
 
-// ruleDocs documents every catalog rule, as the CLI fills report.Options.Rules.
-func ruleDocs() map[string]report.RuleDoc {
-	docs := map[string]report.RuleDoc{}
-	for _, r := range catalog.All() {
-		docs[r.ID] = report.RuleDoc{Title: r.Title, Action: r.Action, Severity: r.Severity, Category: string(r.Category), Doc: r.Doc}
+// writeHTML renders rep as the HTML page, with the catalog's rule docs, into a file.
+func writeHTML(t *testing.T, rep *audit.Report) string {
+	t.Helper()
+	var html bytes.Buffer
+	if err := report.WriteHTML(&html, rep, report.Options{Rules: ruledocs.For(catalog.All())}); err != nil {
+		t.Fatal(err)
 	}
-	return docs
+	file := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 // tab is one headless chromium tab and every request its page made.
@@ -168,14 +176,7 @@ const layoutJS = `({
 func TestHTMLReportInChromium(t *testing.T) {
 	tb := newTab(t)
 	rep := demo.Report(t)
-	var html bytes.Buffer
-	if err := report.WriteHTML(&html, rep, report.Options{Rules: ruleDocs()}); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "report.html")
-	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeHTML(t, rep)
 	pageURL := (&url.URL{Scheme: "file", Path: file}).String()
 	tb.do(t, "loading the report",
 		chromedp.EmulateViewport(1280, 900),
@@ -399,14 +400,7 @@ func TestHTMLReportInChromium(t *testing.T) {
 func TestHTMLReportWithoutJavaScript(t *testing.T) {
 	tb := newTab(t)
 	rep := demo.Report(t)
-	var html bytes.Buffer
-	if err := report.WriteHTML(&html, rep, report.Options{Rules: ruleDocs()}); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "report.html")
-	if err := os.WriteFile(file, html.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file := writeHTML(t, rep)
 	noScript := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 		return err
