@@ -266,41 +266,6 @@ func waitDeleted(t *testing.T, ctx context.Context, what string, get func(contex
 	}
 }
 
-// buildAuditor builds the auditor with hack/build.sh, as CI and the Dockerfile do.
-func buildAuditor(t *testing.T) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), "auditor")
-	cmd := exec.Command(filepath.Join("..", "..", "hack", "build.sh"), out)
-	cmd.Env = append(os.Environ(), "VERSION=v0.0.0-charttest")
-	b, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("hack/build.sh: %v\n%s", err, b)
-	}
-	if got := strings.TrimSpace(string(b)); got != out {
-		t.Fatalf("hack/build.sh printed %q, want only the path %s", got, out)
-	}
-	return out
-}
-
-// runAuditor runs the binary with a clean environment (no KUBECONFIG, no Slack
-// variables: only the flags choose the cluster and nothing is posted).
-func runAuditor(t *testing.T, ctx context.Context, bin string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %s: %v", bin, err)
-	}
-	return code, out.String(), errb.String()
-}
-
 // installer applies rendered objects with server-side apply and strict field
 // validation, and remembers them for clean-up.
 type installer struct {

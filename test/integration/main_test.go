@@ -36,6 +36,7 @@ func run(m *testing.M) int {
 	}
 	fmt.Printf("control plane up in %s (%s)\n", time.Since(start).Round(time.Millisecond), cp.Kubeconfig)
 	code := m.Run()
+	removeBinary()
 	if err := cp.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping the control plane:", err)
 		code = 1
