@@ -85,6 +85,9 @@ func (f *auditFlags) prepareRules(stdin io.Reader) (*auditor, error) {
 		return nil, &exitError{code: ExitError, err: err}
 	}
 	a := &auditor{flags: f, stdin: stdin, eng: eng}
+	if err := f.kube.checkRate(); err != nil {
+		return nil, &exitError{code: ExitError, err: err}
+	}
 	if f.configPath != "" {
 		cfg, err := config.Load(f.configPath, eng.Rules())
 		if err != nil {
@@ -199,10 +202,29 @@ func (a *auditor) read(ctx context.Context, ro readOptions) (*snapshot.Snapshot,
 		fmt.Fprint(ro.progress, "\r\x1b[K")
 	}
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("reading cluster %s (%s) took longer than --timeout %s: %v", a.cluster, a.rest.Host, a.flags.timeout, err)
-		}
-		return nil, fmt.Errorf("reading cluster %s (%s): %v; check --kubeconfig/--context and that the API server is reachable", a.cluster, a.rest.Host, err)
+		return nil, a.readError(ctx, err)
 	}
 	return snap, nil
+}
+
+// readError says why reading the live cluster failed, in the user's terms: a signal
+// stopped it, --timeout ran out, or the API server's own error.
+func (a *auditor) readError(ctx context.Context, err error) error {
+	where := fmt.Sprintf("cluster %s (%s)", a.cluster, a.rest.Host)
+	var intr *interruption
+	if errors.As(context.Cause(ctx), &intr) {
+		return fmt.Errorf("%v while reading %s; no report was written", intr, where)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The request's own error ("Get ...: context deadline exceeded") says nothing a
+		// person can act on; what was still being read does.
+		// "Within": a read that --qps cannot fit in the time left fails before it runs out.
+		var le *live.ListError
+		waiting := ""
+		if errors.As(err, &le) {
+			waiting = " (still listing " + le.Kind.Resource() + ")"
+		}
+		return fmt.Errorf("reading %s could not finish within --timeout %s%s: the API server answered too slowly or not at all; check that it is healthy, or raise --timeout (or --qps, if the read was throttled)", where, a.flags.timeout, waiting)
+	}
+	return fmt.Errorf("reading %s: %v; check --kubeconfig/--context and that the API server is reachable", where, err)
 }

@@ -19,7 +19,7 @@ import (
 const (
 	ExitOK       = 0 // the audit completed; nothing at or above --fail-on
 	ExitFindings = 1 // findings at or above --fail-on
-	ExitError    = 2 // usage, config, file or connection error
+	ExitError    = 2 // usage, config, file or connection error; timed out; interrupted
 	ExitPartial  = 3 // the audit completed only in part (a kind unreadable, a rule failed)
 	ExitNotify   = 4 // the report was written but the Slack digest could not be posted
 )
@@ -46,7 +46,8 @@ func usageError(format string, a ...any) error {
 const exitCodesHelp = `Exit codes:
   0  the audit completed and nothing is at or above --fail-on
   1  findings at or above --fail-on (takes precedence over 3)
-  2  usage, config, file or connection error
+  2  usage, config, file or connection error, --timeout ran out, or interrupted
+     (SIGINT/Ctrl-C or SIGTERM; a second signal ends the process at once)
   3  the audit completed only in part: a kind could not be read or a rule failed
      (the report lists what was skipped)
   4  the report was written but the Slack digest could not be posted (takes
@@ -66,7 +67,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // process exit code. As kubectl-storage_audit, a kubectl plugin, help and messages name
 // it kubectl storage-audit; kubectl passes the plugin's arguments unchanged.
 func MainAs(prog string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	tuneGC()
 	root := newRoot(stdin, stdout, stderr)
@@ -79,17 +80,67 @@ func MainAs(prog string, args []string, stdin io.Reader, stdout, stderr io.Write
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(ee.err.Error())))
+			fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(interruptedMessage(ctx, ee.err))))
 		}
 		return ee.code
 	}
 	// cobra's own errors (unknown flag or command, bad flag value) are usage errors.
-	fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(err.Error())))
+	fmt.Fprintln(stderr, "error: "+names.rewrite(oneLine(interruptedMessage(ctx, err))))
 	if errors.Is(err, context.Canceled) {
 		return ExitError
 	}
 	fmt.Fprintln(stderr, names.rewrite("Run '"+programName+" --help' for usage."))
 	return ExitError
+}
+
+// interruption is the cause of the context of a run stopped by SIGINT or SIGTERM:
+// messages say "interrupted by SIGINT" where the context alone says "context canceled".
+type interruption struct{ sig os.Signal }
+
+func (i *interruption) Error() string {
+	if i.sig == os.Interrupt {
+		return "interrupted by SIGINT (Ctrl-C)"
+	}
+	if s, ok := i.sig.(syscall.Signal); ok && s == syscall.SIGTERM {
+		return "interrupted by SIGTERM"
+	}
+	return "interrupted by " + i.sig.String()
+}
+
+// Is makes an interruption a context.Canceled, as the context's own error is.
+func (i *interruption) Is(target error) bool { return target == context.Canceled }
+
+// interruptible returns a context canceled, with an *interruption as its cause, by the
+// first SIGINT or SIGTERM. Only the first is caught: a second one has its default effect
+// and ends the process at once, for a run that does not stop quickly enough.
+func interruptible() (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs)
+			cancel(&interruption{sig: sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel(nil)
+	}
+}
+
+// interruptedMessage is err's message, prefixed with the interruption when a signal
+// stopped the command and err does not already say so: whatever failed then failed
+// because of it (a canceled request, a cut-short write).
+func interruptedMessage(ctx context.Context, err error) string {
+	msg := err.Error()
+	var intr *interruption
+	if errors.As(context.Cause(ctx), &intr) && !strings.Contains(msg, "interrupted") {
+		msg = intr.Error() + ": " + msg
+	}
+	return msg
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

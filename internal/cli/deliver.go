@@ -27,6 +27,10 @@ func (d *deliveryFlags) addFlags(fs *pflag.FlagSet) {
 	d.slack.addFlags(fs)
 }
 
+// logRetriesTo sends a line for each retried Slack call to logf (secrets redacted), so
+// that a slow notification is visible while it waits. Call it before setup.
+func (d *deliveryFlags) logRetriesTo(logf func(line string)) { d.slack.logRetriesTo(logf) }
+
 // delivery is a validated set of sinks for one auditor.
 type delivery struct {
 	store state.Store // nil: no state

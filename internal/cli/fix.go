@@ -26,7 +26,8 @@ import (
 const ExitFixFailed = 5
 
 const fixExitHelp = `  5  --fix: at least one action failed (the result table says which and why;
-     skipped and not-allowed actions are not failures). Takes precedence over 1, 3 and 4.`
+     skipped, partly applied — a re-check stopped a later step — and not-allowed
+     actions are not failures). Takes precedence over 1, 3 and 4.`
 
 // fixFlags are run's --fix flags.
 type fixFlags struct {

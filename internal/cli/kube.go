@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -42,6 +43,19 @@ func (k *kubeOptions) addFlags(f *pflag.FlagSet) {
 	f.StringSliceVarP(&k.namespaces, "namespace", "n", nil, "audit only these namespaces (comma list or repeated; default all). Cluster-scoped objects are still read; PV findings are kept when their claim is in one of these namespaces")
 	f.Float32Var(&k.qps, "qps", 50, "client-side request rate limit towards the API server")
 	f.IntVar(&k.burst, "burst", 100, "client-side request burst towards the API server")
+}
+
+// checkRate refuses client-side limits that client-go would silently replace with its
+// own (5 requests per second for --qps 0), lift altogether (a negative --qps) or answer
+// with an error about its internals (--burst 0).
+func (k *kubeOptions) checkRate() error {
+	if !(k.qps > 0) || math.IsInf(float64(k.qps), 1) {
+		return fmt.Errorf("--qps %v: want a number of requests per second above 0, such as 50", k.qps)
+	}
+	if k.burst < 1 {
+		return fmt.Errorf("--burst %d: want at least 1 request, such as 100", k.burst)
+	}
+	return nil
 }
 
 // source names the kubeconfig for messages: --kubeconfig, $KUBECONFIG or ~/.kube/config.

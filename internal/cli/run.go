@@ -69,8 +69,10 @@ finding was first seen: the report then marks new findings and lists resolved on
 rule that did not run (skipped, or left out by --rules) resolves nothing.
 
 Slack: set SLACK_WEBHOOK_URL (an incoming webhook), or SLACK_BOT_TOKEN plus
---slack-channel, and the run posts a digest after writing the report. A failed post
-never loses the report; the exit code is 4.
+--slack-channel, and the run posts a digest after writing the report. A 429, a 5xx or
+a timeout is retried (each retry is a warning on stderr): slack.attempts tries in all
+(default 4), each limited to slack.timeout (default 30s), in the --config file. A failed
+post never loses the report; the exit code is 4.
 
 Many clusters: --contexts a,b,c (or --all-contexts) audits those kubeconfig contexts
 concurrently, at most --max-concurrency at a time, each through its own connection and
@@ -130,6 +132,7 @@ func (o *runOptions) run(ctx context.Context, stdin io.Reader, stdout, stderr io
 	if err != nil {
 		return usageError("-o: %v", err)
 	}
+	o.deliveryFlags.logRetriesTo(func(line string) { fmt.Fprintln(stderr, "warning: "+line) })
 	if o.clusters.many() {
 		return o.runMany(ctx, stdin, stdout, stderr, format)
 	}

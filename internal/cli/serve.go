@@ -92,6 +92,8 @@ func (o *serveOptions) serve(ctx context.Context, stdin io.Reader, stderr io.Wri
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	o.deliveryFlags.logRetriesTo(func(line string) { log.Warn(line) })
 	d, err := o.deliveryFlags.setup(a, true)
 	if err != nil {
 		return err
@@ -103,7 +105,6 @@ func (o *serveOptions) serve(ctx context.Context, stdin io.Reader, stderr io.Wri
 	if fx != nil && !fx.yes && fx.dryRun == "" {
 		return usageError("serve --fix runs unattended: add --yes to apply the allowed fixes, or --dry-run=server to only check them")
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	ids := make([]string, 0, len(a.eng.Rules()))
 	for _, r := range a.eng.Rules() {
 		ids = append(ids, r.ID)

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 
 	"github.com/storage-auditor/auditor/internal/ruledocs"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/storage-auditor/auditor/internal/version"
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/config"
 	"github.com/storage-auditor/auditor/pkg/report"
 	"github.com/storage-auditor/auditor/pkg/report/slack"
 )
@@ -29,6 +32,8 @@ type slackFlags struct {
 	onlyChanges  bool
 	attach       string
 	attachReport bool
+	// retryLog receives a line for each retried post (secrets redacted); nil drops them.
+	retryLog func(line string)
 }
 
 func (s *slackFlags) addFlags(fs *pflag.FlagSet) {
@@ -73,6 +78,31 @@ type notifier struct {
 	opts   slack.DigestOptions
 	// attach is the format of the report uploaded with the digest; "" for none.
 	attach report.Format
+}
+
+// logRetriesTo sends a line for each retried Slack call to logf: run prints them on
+// stderr, serve logs them. Call it before prepare.
+func (s *slackFlags) logRetriesTo(logf func(line string)) { s.retryLog = logf }
+
+// sendOptions bound every post: slack.timeout limits each attempt, slack.attempts the
+// tries (config defaults without a config file), and each retry is logged.
+func (s *slackFlags) sendOptions(a *auditor, digest slack.DigestOptions) []slack.Option {
+	var c config.Slack
+	if a.cfg != nil {
+		c = a.cfg.File.Slack
+	}
+	opts := []slack.Option{
+		slack.WithDigest(digest),
+		slack.WithHTTPClient(&http.Client{Timeout: c.AttemptTimeout()}),
+		slack.WithRetry(slack.Retry{Attempts: c.MaxAttempts()}),
+	}
+	if log := s.retryLog; log != nil {
+		opts = append(opts, slack.WithLogf(func(format string, args ...any) { log(fmt.Sprintf(format, args...)) }))
+	}
+	if c.APIURL != "" {
+		opts = append(opts, slack.WithAPIURL(c.APIURL))
+	}
+	return opts
 }
 
 // prepare resolves the Slack settings: flags first, then the config file's slack
@@ -137,7 +167,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		if attach == report.HTML {
 			ropts.Rules = ruledocs.For(a.eng.Rules())
 		}
-		bot, err := slack.NewBot(token, channel, slack.WithDigest(opts), slack.WithAttachment(attach, ropts))
+		bot, err := slack.NewBot(token, channel, append(s.sendOptions(a, opts), slack.WithAttachment(attach, ropts))...)
 		if err != nil {
 			return nil, usageError("Slack: %v", err)
 		}
@@ -146,7 +176,7 @@ func (s *slackFlags) prepare(a *auditor) (*notifier, error) {
 		if attach != "" {
 			return nil, usageError("attaching the report (--slack-attach %s) needs a bot token and --slack-channel: incoming webhooks cannot upload files", attach)
 		}
-		wh, err := slack.NewWebhook(webhook, slack.WithDigest(opts))
+		wh, err := slack.NewWebhook(webhook, s.sendOptions(a, opts)...)
 		if err != nil {
 			return nil, usageError("Slack webhook from %s: %v", webhookFrom, err)
 		}

@@ -2,11 +2,15 @@ package config
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/storage-auditor/auditor/pkg/audit"
+	"github.com/storage-auditor/auditor/pkg/rules"
 )
 
 // Slack configures the digest. Secrets are never written in the file: it names the
@@ -26,6 +30,40 @@ type Slack struct {
 	Attach string `yaml:"attach"`
 	// AttachReport is the older way to say attach: json, kept working.
 	AttachReport bool `yaml:"attachReport"`
+	// Timeout bounds each attempt to reach Slack (a duration: 10s, 1m); default 30s.
+	Timeout string `yaml:"timeout"`
+	// Attempts is how many times a post is tried in all, 1 to 10; default 4. A pointer,
+	// so that "attempts: 0" is an error rather than the default.
+	Attempts *int `yaml:"attempts"`
+	// APIURL is the Slack Web API the bot token is sent to: https://slack.com/api/ by
+	// default, https://slack-gov.com/api/ for GovSlack. Bot token only.
+	APIURL string `yaml:"apiURL"`
+}
+
+// Bounds of a notification: a failing Slack holds a run for at most about
+// Attempts × (Timeout + 60s), the longest wait between two attempts.
+const (
+	DefaultSlackTimeout  = 30 * time.Second
+	MaxSlackTimeout      = 5 * time.Minute
+	DefaultSlackAttempts = 4
+	MaxSlackAttempts     = 10
+)
+
+// AttemptTimeout is slack.timeout (validated by Parse), or its default.
+func (s Slack) AttemptTimeout() time.Duration {
+	if s.Timeout == "" {
+		return DefaultSlackTimeout
+	}
+	d, _ := rules.ParseDuration(s.Timeout)
+	return d
+}
+
+// MaxAttempts is slack.attempts (validated by Parse), or its default.
+func (s Slack) MaxAttempts() int {
+	if s.Attempts == nil {
+		return DefaultSlackAttempts
+	}
+	return *s.Attempts
 }
 
 // AttachFormats are the values slack.attach accepts.
@@ -90,6 +128,26 @@ func (c *Config) checkNotify(at func(keys ...string) string) error {
 			return fmt.Errorf("%s: slack.minSeverity: %v", at("slack", "minSeverity"), err)
 		}
 	}
+	if s.Timeout != "" {
+		d, err := rules.ParseDuration(s.Timeout)
+		if err == nil && (d <= 0 || d > MaxSlackTimeout) {
+			err = fmt.Errorf("%q: want more than 0s and at most %s", s.Timeout, MaxSlackTimeout)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: slack.timeout: %v (the limit of each attempt; default %s)", at("slack", "timeout"), err, DefaultSlackTimeout)
+		}
+	}
+	if s.Attempts != nil && (*s.Attempts < 1 || *s.Attempts > MaxSlackAttempts) {
+		return fmt.Errorf("%s: slack.attempts: %d: want 1 to %d (tries in all, the first included; default %d)", at("slack", "attempts"), *s.Attempts, MaxSlackAttempts, DefaultSlackAttempts)
+	}
+	if s.APIURL != "" {
+		if s.WebhookURLEnv != "" {
+			return fmt.Errorf("%s: slack.apiURL is where the bot token is sent; a webhook URL is complete: remove slack.apiURL or use slack.botTokenEnv", at("slack", "apiURL"))
+		}
+		if err := CheckSlackAPIURL(s.APIURL); err != nil {
+			return fmt.Errorf("%s: slack.apiURL: %v", at("slack", "apiURL"), err)
+		}
+	}
 	if c.File.State.File != "" && c.File.State.ConfigMap != "" {
 		return fmt.Errorf("%s: set state.file or state.configMap, not both", at("state"))
 	}
@@ -99,6 +157,30 @@ func (c *Config) checkNotify(at func(keys ...string) string) error {
 		}
 	}
 	return nil
+}
+
+// CheckSlackAPIURL accepts an https URL, or http to a loopback address (a local test
+// server): the bot token is sent there, never in clear over a network.
+func CheckSlackAPIURL(s string) error {
+	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
+		return fmt.Errorf("the URL holds credentials (user:password@), which are not repeated here: keep secrets out of the config file")
+	}
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("%q: want the Web API's base URL, such as https://slack.com/api/", s)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return fmt.Errorf("%q: want https (the bot token is sent there; http only to a loopback address)", s)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var dnsLabelRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)

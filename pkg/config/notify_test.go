@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/storage-auditor/auditor/pkg/rules/catalog"
 )
@@ -19,6 +20,18 @@ func TestNotifyErrors(t *testing.T) {
 		{"slack:\n  botTokenEnv: B\n  channel: x\n  attachReport: true\n  attach: html\n", `c.yaml:5: slack.attach: html contradicts slack.attachReport: true`},
 		{"slack:\n  minSeverity: loud\n", `c.yaml:2: slack.minSeverity: unknown severity "loud"`},
 		{"slack:\n  webhookURL: https://x\n", `c.yaml:2: unknown key "webhookURL"`},
+		{"slack:\n  timeout: soon\n", `c.yaml:2: slack.timeout: "soon": want a duration such as 15m, 2h or 7d`},
+		{"slack:\n  timeout: 0s\n", `c.yaml:2: slack.timeout: "0s": want more than 0s and at most 5m0s`},
+		{"slack:\n  timeout: -5s\n", `c.yaml:2: slack.timeout: "-5s": want more than 0s`},
+		{"slack:\n  timeout: 1h\n", `c.yaml:2: slack.timeout: "1h": want more than 0s and at most 5m0s`},
+		{"slack:\n  attempts: 0\n", `c.yaml:2: slack.attempts: 0: want 1 to 10`},
+		{"slack:\n  attempts: 11\n", `c.yaml:2: slack.attempts: 11: want 1 to 10`},
+		{"slack:\n  attempts: -1\n", `c.yaml:2: slack.attempts: -1: want 1 to 10`},
+		{"slack:\n  attempts: many\n", `c.yaml:2: cannot unmarshal a string (` + "`many`" + `) into`},
+		{"slack:\n  webhookURLEnv: A\n  apiURL: https://slack.com/api/\n", `c.yaml:3: slack.apiURL is where the bot token is sent`},
+		{"slack:\n  apiURL: http://slack.example.com/api/\n", `c.yaml:2: slack.apiURL: "http://slack.example.com/api/": want https`},
+		{"slack:\n  apiURL: slack.com/api\n", `c.yaml:2: slack.apiURL: "slack.com/api": want the Web API's base URL`},
+		{"slack:\n  apiURL: https://u:XYZ@slack.com/api/\n", `c.yaml:2: slack.apiURL:`},
 		{"state:\n  file: s.json\n  configMap: x\n", `c.yaml:1: set state.file or state.configMap, not both`},
 		{"state:\n  configMap: Bad_Name\n", `c.yaml:2: state.configMap: "Bad_Name"`},
 		{"state:\n  configMap: a/b/c\n", `c.yaml:2: state.configMap:`},
@@ -59,6 +72,39 @@ func TestSlackAttachFormat(t *testing.T) {
 		}
 		if got := cfg.File.Slack.AttachFormat(); got != c.want {
 			t.Errorf("%q: attach format %q, want %q", c.keys, got, c.want)
+		}
+	}
+}
+
+// TestSlackBounds: slack.timeout and slack.attempts bound each notification; unset, they
+// are 30s and 4 tries.
+func TestSlackBounds(t *testing.T) {
+	cases := []struct {
+		keys     string
+		timeout  time.Duration
+		attempts int
+	}{
+		{"", DefaultSlackTimeout, DefaultSlackAttempts},
+		{"  timeout: 250ms\n", 250 * time.Millisecond, DefaultSlackAttempts},
+		{"  timeout: 5m\n  attempts: 10\n", 5 * time.Minute, 10},
+		{"  attempts: 1\n", DefaultSlackTimeout, 1},
+	}
+	for _, c := range cases {
+		cfg, err := Parse("c.yaml", []byte("slack:\n  webhookURLEnv: W\n"+c.keys), catalog.All())
+		if err != nil {
+			t.Errorf("%q: %v", c.keys, err)
+			continue
+		}
+		if got := cfg.File.Slack.AttemptTimeout(); got != c.timeout {
+			t.Errorf("%q: timeout %s, want %s", c.keys, got, c.timeout)
+		}
+		if got := cfg.File.Slack.MaxAttempts(); got != c.attempts {
+			t.Errorf("%q: attempts %d, want %d", c.keys, got, c.attempts)
+		}
+	}
+	for _, u := range []string{"https://slack.com/api/", "https://slack-gov.com/api", "http://127.0.0.1:8080/api/", "http://localhost/api/", "http://[::1]:9/api/"} {
+		if _, err := Parse("c.yaml", []byte("slack:\n  botTokenEnv: T\n  channel: x\n  apiURL: "+u+"\n"), catalog.All()); err != nil {
+			t.Errorf("slack.apiURL %s rejected: %v", u, err)
 		}
 	}
 }

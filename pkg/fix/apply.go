@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -33,6 +36,18 @@ type Applier struct {
 	ClaimGoneTimeout time.Duration
 	// Now is the clock of Events; nil means time.Now.
 	Now func() time.Time
+	// RequestTimeout bounds each API request, so a server that accepts connections and
+	// never answers costs one action, not the run; 0 means 30s.
+	RequestTimeout time.Duration
+}
+
+// requestCtx bounds one API request (RequestTimeout).
+func (ap *Applier) requestCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := ap.RequestTimeout
+	if d <= 0 {
+		d = 30 * time.Second
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // skip is an action that must not run (the object changed, the finding no longer
@@ -51,39 +66,92 @@ func isConflict(err error) bool {
 	return errors.As(err, &s) && s.conflict
 }
 
-// Apply runs the plan's allowed actions in order and returns one result per action. An
-// action that fails or is skipped does not stop the others.
+// Apply runs the plan's allowed actions in order and returns one result per action, in
+// the plan's order. An action that fails or is skipped does not stop the others — except
+// when the API server stops answering or ctx ends: the actions after that are not sent,
+// each reporting why, rather than each waiting on a server that is gone.
 func (ap *Applier) Apply(ctx context.Context, p *Plan) []Result {
 	out := make([]Result, 0, len(p.Actions))
+	var stop *halt
 	for _, a := range p.Actions {
-		if !a.Allowed {
+		switch {
+		case !a.Allowed:
 			out = append(out, Result{Action: a, Outcome: NotAllowed, Detail: a.Why})
 			continue
+		case stop == nil && ctx.Err() != nil:
+			stop = &halt{cause: ctx.Err()}
 		}
-		out = append(out, ap.apply(ctx, a))
+		if stop != nil {
+			out = append(out, stop.result(a))
+			continue
+		}
+		res, lost := ap.apply(ctx, a)
+		out = append(out, res)
+		switch {
+		case ctx.Err() != nil:
+			stop = &halt{cause: ctx.Err(), during: a.N}
+		case lost != nil:
+			stop = &halt{cause: lost, during: a.N}
+		}
 	}
 	return out
 }
 
+// halt is why the rest of a plan is not sent: the API server stopped answering (cause is
+// the transport error) or ctx ended (cause is ctx.Err()), during action #during (0:
+// before any action ran).
+type halt struct {
+	cause  error
+	during int
+}
+
+// result is the failed result of an action that was not sent because of h.
+func (h *halt) result(a *Action) Result {
+	when := "before this action"
+	if h.during > 0 {
+		when = fmt.Sprintf("during #%d", h.during)
+	}
+	why, next := "", "run --fix again to apply it"
+	switch {
+	case errors.Is(h.cause, context.Canceled):
+		why = "the run was interrupted " + when
+	case errors.Is(h.cause, context.DeadlineExceeded) && !isURLError(h.cause):
+		why = "the run's time limit ran out " + when
+	default:
+		why = fmt.Sprintf("the API server %sstopped answering %s (%s)", serverOf(h.cause), when, transportCause(h.cause))
+		next = "run --fix again once the API server answers"
+	}
+	return Result{Action: a, Outcome: Failed,
+		Detail: fmt.Sprintf("not attempted: %s; nothing was sent for %s — %s", why, a.Target().ObjectRef, next)}
+}
+
 // apply runs one action's steps. Each step re-reads its target and checks it is the
 // object the audit saw and that the finding still holds, then sends the planned request.
-// When a later step cannot run, the earlier ones stay done and the result says so.
-func (ap *Applier) apply(ctx context.Context, a *Action) Result {
-	if err := ap.checkUnchanged(ctx, a); err != nil {
-		return ap.result(a, 0, err)
+// When a later step cannot run, the earlier ones stay done and the result says so. lost
+// is the first error that says the API server did not answer (nil if none did).
+func (ap *Applier) apply(ctx context.Context, a *Action) (res Result, lost error) {
+	seen := func(err error) error {
+		if lost == nil && unreachable(err) {
+			lost = err
+		}
+		return err
+	}
+	if err := seen(ap.checkUnchanged(ctx, a)); err != nil {
+		return ap.result(a, 0, err), lost
 	}
 	var done []string
 	var first metav1.Object
 	var stop *Result
 	for i, r := range a.Requests {
 		if i > 0 && r.Step.ChangedByPrevious && !ap.DryRun {
-			if err := ap.waitGone(ctx, a.Requests[i-1].Step.Target); err != nil {
+			if err := seen(ap.waitGone(ctx, a.Requests[i-1].Step.Target)); err != nil {
 				res := ap.result(a, i, err)
 				stop = &res
 				break
 			}
 		}
 		obj, err := ap.step(ctx, a, r)
+		seen(err)
 		// A step whose target the step before changes on purpose races with the
 		// controller doing it (the PV controller releasing a volume): its
 		// resourceVersion was read just now, not pinned by the audit, so after a
@@ -94,6 +162,7 @@ func (ap *Applier) apply(ctx context.Context, a *Action) Result {
 			case <-time.After(200 * time.Millisecond):
 			}
 			obj, err = ap.step(ctx, a, r)
+			seen(err)
 		}
 		if err != nil {
 			res := ap.result(a, i, err)
@@ -106,11 +175,12 @@ func (ap *Applier) apply(ctx context.Context, a *Action) Result {
 		done = append(done, describeDone(r, ap.DryRun))
 	}
 	if len(done) == 0 {
-		return *stop
+		return *stop, lost
 	}
-	res := Result{Action: a, Outcome: Applied, Detail: strings.Join(done, "; ")}
+	res = Result{Action: a, Outcome: Applied, Detail: strings.Join(done, "; ")}
 	if stop != nil {
 		res.Detail += "; then " + string(stop.Outcome) + ": " + stop.Detail
+		res.Outcome = Partial
 		if stop.Outcome == Failed {
 			res.Outcome = Failed
 		}
@@ -120,14 +190,14 @@ func (ap *Applier) apply(ctx context.Context, a *Action) Result {
 			res.Outcome = DryRunOK
 		}
 		res.Detail += " (dry run: accepted by the API server, nothing changed)"
-		return res
+		return res, lost
 	}
-	if err := ap.recordEvent(ctx, a, first); err != nil {
+	if err := seen(ap.recordEvent(ctx, a, first)); err != nil {
 		res.Detail += fmt.Sprintf("; the Event was not recorded: %v", err)
 	} else {
 		res.Detail += "; Event " + EventReason + " recorded"
 	}
-	return res
+	return res, lost
 }
 
 // result turns a step's error into a skipped or failed result.
@@ -161,10 +231,16 @@ func describeDone(r Request, dryRun bool) string {
 	return verb + " " + r.Step.Target.ObjectRef.String()
 }
 
-// apiErrorText explains an API error; a missing permission names what is needed.
+// apiErrorText explains an API error; a missing permission names what is needed, a
+// request the API server did not answer says whether it may have been applied.
 func apiErrorText(err error) string {
 	msg := oneLine(err.Error())
+	var sent *sendError
 	switch {
+	case unreachable(err) && errors.As(err, &sent) && !dialFailure(err):
+		return msg + " (the connection to the API server broke after the request was sent: it may or may not have been applied; audit again before running --fix again)"
+	case unreachable(err):
+		return msg + " (no answer from the API server: this request was not applied)"
 	case apierrors.IsForbidden(err):
 		return msg + " (the credentials lack this permission: nothing was changed by this action)"
 	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
@@ -189,10 +265,12 @@ func (ap *Applier) read(ctx context.Context, t audit.FixTarget, pinned bool) (me
 	if err != nil {
 		return nil, err
 	}
-	obj, err := c.get(ctx, t.Name)
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	obj, err := c.get(rctx, t.Name)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, skipf("%s no longer exists", t.ObjectRef)
+		return nil, skipf("%s no longer exists (deleted since the audit): not applied", t.ObjectRef)
 	case err != nil:
 		return nil, fmt.Errorf("reading %s: %w", t.ObjectRef, err)
 	case string(obj.GetUID()) != t.UID:
@@ -219,12 +297,14 @@ func (ap *Applier) step(ctx context.Context, a *Action, r Request) (metav1.Objec
 	if ap.DryRun {
 		dryRun = []string{metav1.DryRunAll}
 	}
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
 	if r.Body != nil {
-		out, err := c.patch(ctx, t.Name, r.Body, metav1.PatchOptions{FieldManager: FieldManager, DryRun: dryRun})
+		out, err := c.patch(rctx, t.Name, r.Body, metav1.PatchOptions{FieldManager: FieldManager, DryRun: dryRun})
 		return out, requestError(t, err)
 	}
 	uid, rv := types.UID(t.UID), obj.GetResourceVersion()
-	err = c.delete(ctx, t.Name, metav1.DeleteOptions{
+	err = c.delete(rctx, t.Name, metav1.DeleteOptions{
 		Preconditions:      &metav1.Preconditions{UID: &uid, ResourceVersion: &rv},
 		GracePeriodSeconds: r.Step.Delete.GracePeriodSeconds,
 		DryRun:             dryRun,
@@ -233,17 +313,71 @@ func (ap *Applier) step(ctx context.Context, a *Action, r Request) (metav1.Objec
 }
 
 // requestError turns a conflict (a concurrent write, a failed precondition) or a vanished
-// object into a skip: nothing is ever overwritten.
+// object into a skip: nothing is ever overwritten. Other errors are marked as those of a
+// write (sendError).
 func requestError(t audit.FixTarget, err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case apierrors.IsConflict(err):
-		return &skip{why: fmt.Sprintf("%s was changed by someone else while applying (409 Conflict: %s): not overwritten", t.ObjectRef, oneLine(err.Error())), conflict: true}
+		return &skip{why: fmt.Sprintf("%s was changed by someone else while applying (409 Conflict: %s): not overwritten, nothing of this action was applied", t.ObjectRef, oneLine(err.Error())), conflict: true}
 	case apierrors.IsNotFound(err):
 		return skipf("%s disappeared while applying", t.ObjectRef)
 	}
-	return err
+	return &sendError{err: err}
+}
+
+// sendError is the error of a write (PATCH, DELETE), as opposed to a read: when the
+// connection breaks after it was sent, the server may have applied it.
+type sendError struct{ err error }
+
+func (e *sendError) Error() string { return e.err.Error() }
+func (e *sendError) Unwrap() error { return e.err }
+
+// unreachable reports whether err means the API server did not answer: the request
+// failed in transport (client-go wraps those in a *url.Error: connection refused or
+// reset, TLS, timeouts) rather than with a status from the server.
+func unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		return false
+	}
+	return isURLError(err) || utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err)
+}
+
+func isURLError(err error) bool {
+	var u *url.Error
+	return errors.As(err, &u)
+}
+
+// dialFailure reports whether err happened while connecting: the request was never sent.
+func dialFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// serverOf names the server of a transport error ("https://10.0.0.1:6443 "), or "".
+func serverOf(err error) string {
+	var u *url.Error
+	if !errors.As(err, &u) {
+		return ""
+	}
+	if parsed, perr := url.Parse(u.URL); perr == nil && parsed.Host != "" {
+		return parsed.Scheme + "://" + parsed.Host + " "
+	}
+	return ""
+}
+
+// transportCause is what went wrong in transport, without the request's URL.
+func transportCause(err error) string {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return oneLine(u.Err.Error())
+	}
+	return oneLine(err.Error())
 }
 
 // waitGone waits until the object a step deleted is gone (or re-created with another
@@ -260,7 +394,9 @@ func (ap *Applier) waitGone(ctx context.Context, t audit.FixTarget) error {
 	var lastErr error
 	var finalizers []string
 	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
-		obj, err := c.get(ctx, t.Name)
+		rctx, cancel := ap.requestCtx(ctx)
+		defer cancel()
+		obj, err := c.get(rctx, t.Name)
 		switch {
 		case apierrors.IsNotFound(err):
 			return true, nil
@@ -316,7 +452,9 @@ func (ap *Applier) recordEvent(ctx context.Context, a *Action, obj metav1.Object
 		ReportingController: FieldManager,
 		ReportingInstance:   truncate(host, 128),
 	}
-	_, err = ap.Client.CoreV1().Events(ns).Create(ctx, ev, metav1.CreateOptions{FieldManager: FieldManager})
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	_, err = ap.Client.CoreV1().Events(ns).Create(rctx, ev, metav1.CreateOptions{FieldManager: FieldManager})
 	if err != nil {
 		// Not apiErrorText: its "nothing was changed" is about the action's own requests,
 		// and by now those have been applied.
@@ -324,10 +462,20 @@ func (ap *Applier) recordEvent(ctx context.Context, a *Action, obj metav1.Object
 		if apierrors.IsForbidden(err) {
 			msg += " (the change above was applied; grant create on events to record it)"
 		}
-		return errors.New(msg)
+		return &eventError{msg: msg, err: err}
 	}
 	return nil
 }
+
+// eventError keeps the cause of a failed Event (unreachable looks at it) under the
+// message that says what it means for the action.
+type eventError struct {
+	msg string
+	err error
+}
+
+func (e *eventError) Error() string { return e.msg }
+func (e *eventError) Unwrap() error { return e.err }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

@@ -2,7 +2,11 @@ package fix
 
 import (
 	"context"
+	"net"
+	"net/url"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -177,5 +181,181 @@ func TestApplierSendsThePlannedRequest(t *testing.T) {
 		if wantEvents := map[bool]int{false: 2, true: 0}[dryRun]; events != wantEvents {
 			t.Errorf("dry run %v: %d events, want %d", dryRun, events, wantEvents)
 		}
+	}
+}
+
+// refused is what client-go returns when nothing listens at the API server's address.
+func refused(verb, path string) error {
+	return &url.Error{Op: verb, URL: "https://10.1.2.3:6443" + path,
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+}
+
+// TestApplierStopsWhenTheServerStopsAnswering: once a request gets no answer, the actions
+// after it are not sent and each says so, naming its object and the server; an action
+// whose write was sent but not answered says it may have been applied; an interrupted
+// run sends nothing more. Every action has exactly one result.
+func TestApplierStopsWhenTheServerStopsAnswering(t *testing.T) {
+	reserve := func(pv string) audit.Finding {
+		return finding("pv-available-unreserved", patchFix("reserve-pv", audit.Safe, target("PersistentVolume", "", pv)))
+	}
+	delPV := finding("pv-released-retained", deleteFix("delete-claim-and-pv", target("PersistentVolume", "", "pv-r")))
+	rep := report(reserve("pv-a"), reserve("pv-b"), reserve("pv-c"), delPV)
+	objects := []runtime.Object{availablePV("pv-a"), availablePV("pv-b"), availablePV("pv-c"), releasedPV("pv-r", "data-3")}
+
+	// down makes every request after the first successful patch fail to connect, as a
+	// stopped API server does.
+	down := func(cs *fake.Clientset) {
+		var isDown bool
+		cs.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if isDown {
+				return true, nil, refused(strings.ToUpper(a.GetVerb()), "/api/v1/"+a.GetResource().Resource)
+			}
+			isDown = a.GetVerb() == "patch" // this one still goes through
+			return false, nil, nil
+		})
+	}
+	// lostAnswer: the patch of pv-b is sent and its connection breaks before the answer.
+	lostAnswer := func(cs *fake.Clientset) {
+		cs.PrependReactor("patch", "persistentvolumes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.(k8stesting.PatchAction).GetName() != "pv-b" {
+				return false, nil, nil
+			}
+			return true, nil, &url.Error{Op: "Patch", URL: "https://10.1.2.3:6443/api/v1/persistentvolumes/pv-b",
+				Err: &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}}
+		})
+	}
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	type want struct {
+		outcome Outcome
+		detail  []string
+	}
+	notSent := func(pv, during string) want {
+		return want{Failed, []string{"not attempted: the API server https://10.1.2.3:6443 stopped answering " + during,
+			"connect: connection refused", "nothing was sent for PersistentVolume/" + pv}}
+	}
+	notAllowed := want{NotAllowed, []string{"needs --allow destructive"}}
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		inject  func(*fake.Clientset)
+		want    []want
+		patches int
+	}{
+		{"down after the first write", context.Background(), down, []want{
+			{Applied, []string{"patched PersistentVolume/pv-a", "the Event was not recorded", "connection refused"}},
+			notSent("pv-b", "during #1"), notSent("pv-c", "during #1"), notAllowed}, 1},
+		{"answer lost after the write was sent", context.Background(), lostAnswer, []want{
+			{Applied, []string{"patched PersistentVolume/pv-a"}},
+			{Failed, []string{"PATCH PersistentVolume/pv-b", "connection reset by peer", "it may or may not have been applied"}},
+			{Failed, []string{"not attempted: the API server https://10.1.2.3:6443 stopped answering during #2", "nothing was sent for PersistentVolume/pv-c"}},
+			notAllowed}, 2},
+		{"interrupted", canceled, nil, []want{
+			{Failed, []string{"not attempted: the run was interrupted before this action; nothing was sent for PersistentVolume/pv-a"}},
+			{Failed, []string{"interrupted", "PersistentVolume/pv-b"}}, {Failed, []string{"interrupted", "PersistentVolume/pv-c"}}, notAllowed}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cs := fake.NewSimpleClientset(objects...)
+			if c.inject != nil {
+				c.inject(cs)
+			}
+			p := NewPlan(rep, Policy{}, planNow)
+			rs := (&Applier{Client: cs}).Apply(c.ctx, p)
+			if len(rs) != len(p.Actions) {
+				t.Fatalf("%d results for %d actions", len(rs), len(p.Actions))
+			}
+			for i, r := range rs {
+				if r.Action != p.Actions[i] {
+					t.Errorf("result %d is of action #%d", i, r.Action.N)
+				}
+				w := c.want[i]
+				if r.Outcome != w.outcome {
+					t.Errorf("#%d: %s (%s), want %s", r.Action.N, r.Outcome, r.Detail, w.outcome)
+				}
+				for _, d := range w.detail {
+					if !strings.Contains(r.Detail, d) {
+						t.Errorf("#%d: detail %q lacks %q", r.Action.N, r.Detail, d)
+					}
+				}
+			}
+			patches := 0
+			for _, a := range cs.Actions() {
+				if a.GetVerb() == "patch" {
+					patches++
+				}
+			}
+			if patches != c.patches {
+				t.Errorf("%d patches sent, want %d", patches, c.patches)
+			}
+		})
+	}
+}
+
+// TestApplierRequestTimeout: a server that never answers costs one request timeout, and
+// the actions after it are not sent.
+func TestApplierRequestTimeout(t *testing.T) {
+	cs := fake.NewSimpleClientset(availablePV("pv-a"), availablePV("pv-b"))
+	cs.PrependReactor("get", "persistentvolumes", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		// What client-go returns when the request's context ends while waiting.
+		return true, nil, &url.Error{Op: "Get", URL: "https://10.1.2.3:6443/api/v1/persistentvolumes/" + a.(k8stesting.GetAction).GetName(),
+			Err: context.DeadlineExceeded}
+	})
+	p := NewPlan(report(finding("pv-available-unreserved", patchFix("reserve-pv", audit.Safe, target("PersistentVolume", "", "pv-a"))),
+		finding("pv-available-unreserved", patchFix("reserve-pv", audit.Safe, target("PersistentVolume", "", "pv-b")))), Policy{}, planNow)
+	rs := (&Applier{Client: cs}).Apply(context.Background(), p)
+	if len(rs) != 2 || rs[0].Outcome != Failed || !strings.Contains(rs[0].Detail, "reading PersistentVolume/pv-a") ||
+		!strings.Contains(rs[0].Detail, "no answer from the API server: this request was not applied") {
+		t.Fatalf("first action: %+v", rs)
+	}
+	if rs[1].Outcome != Failed || !strings.Contains(rs[1].Detail, "stopped answering during #1 (context deadline exceeded)") {
+		t.Errorf("second action: %+v", rs[1])
+	}
+	gets := 0
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "get" {
+			gets++
+		}
+	}
+	if gets != 1 {
+		t.Errorf("%d reads; after the first timeout nothing more must be sent", gets)
+	}
+}
+
+// TestApplierPartlyApplied: a two-step action (delete the claim, then its Retain PV) whose
+// second step's re-check stops it — the PV was claimed by a new claim in between — is
+// reported as partly applied, never as applied, and the PV is kept.
+func TestApplierPartlyApplied(t *testing.T) {
+	pvStep := audit.FixStep{Target: target("PersistentVolume", "", "pv-r"), Delete: &audit.FixDelete{}, ChangedByPrevious: true}
+	fx := deleteFix("delete-claim-and-pv", target("PersistentVolumeClaim", "shop", "data-3"))
+	fx.Steps = append(fx.Steps, pvStep)
+
+	pv := releasedPV("pv-r", "data-new")
+	pv.Status.Phase = corev1.VolumeBound
+	pv.Spec.ClaimRef.UID = "uid-data-new"
+	cs := fake.NewSimpleClientset(claim("data-3", "1Gi", "x"), claim("data-new", "1Gi", "x"), pv)
+	p := NewPlan(report(finding("some-rule", fx)), Policy{AllowDestructive: true, DestructiveRules: []string{"some-rule"}}, planNow)
+	rs := (&Applier{Client: cs}).Apply(context.Background(), p)
+	if len(rs) != 1 || rs[0].Outcome != Partial {
+		t.Fatalf("got %+v, want one result %q", rs, Partial)
+	}
+	for _, want := range []string{"deleted PersistentVolumeClaim/shop/data-3", "then skipped", "claim shop/data-new still refers to PV pv-r"} {
+		if !strings.Contains(rs[0].Detail, want) {
+			t.Errorf("detail %q does not say %q", rs[0].Detail, want)
+		}
+	}
+	if _, err := cs.CoreV1().PersistentVolumes().Get(context.Background(), "pv-r", metav1.GetOptions{}); err != nil {
+		t.Errorf("the PV must be kept: %v", err)
+	}
+	if AnyFailed(rs) {
+		t.Error("a re-check that stopped a step is not a failure")
+	}
+	var out strings.Builder
+	if err := PrintResults(&out, rs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Fix results: 1 partly applied.") {
+		t.Errorf("totals do not count it on its own:\n%s", out.String())
 	}
 }

@@ -73,7 +73,9 @@ func (ap *Applier) checkReservable(ctx context.Context, pv *corev1.PersistentVol
 	case pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain:
 		return skipf("PV %s's reclaim policy is %s, no longer Retain", pv.Name, pv.Spec.PersistentVolumeReclaimPolicy)
 	}
-	_, err := ap.Client.CoreV1().PersistentVolumeClaims(audit.ReservedNamespace).Get(ctx, pv.Name, metav1.GetOptions{})
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	_, err := ap.Client.CoreV1().PersistentVolumeClaims(audit.ReservedNamespace).Get(rctx, pv.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
@@ -99,7 +101,9 @@ func (ap *Applier) checkPVUnclaimed(ctx context.Context, pv *corev1.PersistentVo
 	if afterClaim && ap.DryRun {
 		return nil // the claim was only deleted in a dry run: it still refers to the PV
 	}
-	pvc, err := ap.Client.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	pvc, err := ap.Client.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(rctx, ref.Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil
@@ -128,7 +132,9 @@ func (ap *Applier) checkRaisable(ctx context.Context, pvc *corev1.PersistentVolu
 	if pvc.Spec.StorageClassName != nil {
 		class = *pvc.Spec.StorageClassName
 	}
-	sc, err := ap.Client.StorageV1().StorageClasses().Get(ctx, class, metav1.GetOptions{})
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	sc, err := ap.Client.StorageV1().StorageClasses().Get(rctx, class, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return skipf("claim %s/%s's StorageClass %q no longer exists", pvc.Namespace, pvc.Name, class)
@@ -171,7 +177,9 @@ func (ap *Applier) checkPodOrphaned(ctx context.Context, pod *corev1.Pod) error 
 	if pod.Spec.NodeName == "" {
 		return skipf("pod %s/%s is bound to no node", pod.Namespace, pod.Name)
 	}
-	_, err := ap.Client.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
+	rctx, cancel := ap.requestCtx(ctx)
+	defer cancel()
+	_, err := ap.Client.CoreV1().Nodes().Get(rctx, pod.Spec.NodeName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil

@@ -78,10 +78,14 @@ func describeRequest(r Request, i int) string {
 type Outcome string
 
 const (
-	Applied    Outcome = "applied"
-	DryRunOK   Outcome = "dry-run ok" // the API server accepted every request with dryRun=All
-	Skipped    Outcome = "skipped"    // something changed since the audit, or the finding no longer holds
-	Failed     Outcome = "failed"     // a request failed (permissions, validation, admission)
+	Applied  Outcome = "applied"
+	DryRunOK Outcome = "dry-run ok" // the API server accepted every request with dryRun=All
+	Skipped  Outcome = "skipped"    // something changed since the audit, or the finding no longer holds
+	Failed   Outcome = "failed"     // a request failed (permissions, validation, admission)
+	// Partial: the first steps were applied, then a re-check stopped the rest (the claim
+	// was deleted, but its PV is claimed again and was kept). Not a failure — the check
+	// did its job — but not what the plan said either, so it is counted on its own.
+	Partial    Outcome = "partly applied"
 	NotAllowed Outcome = "not allowed"
 )
 
@@ -105,7 +109,7 @@ func PrintResults(w io.Writer, rs []Result) error {
 	}
 	_ = tw.Flush()
 	var parts []string
-	for _, o := range []Outcome{Applied, DryRunOK, Skipped, Failed, NotAllowed} {
+	for _, o := range []Outcome{Applied, Partial, DryRunOK, Skipped, Failed, NotAllowed} {
 		if counts[o] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", counts[o], o))
 		}

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -414,6 +415,37 @@ func (cp *ControlPlane) StopAPIServer() error {
 		return errors.New("controlplane: kube-apiserver was not started")
 	}
 	return cp.apiserver.stop(stopGrace)
+}
+
+// PauseAPIServer freezes kube-apiserver with SIGSTOP and returns once the kernel reports
+// it stopped. Its port still accepts TCP connections (the kernel completes handshakes
+// into the listen backlog) but nothing is ever answered, as with a hung server: only a
+// client's own timeouts get it out. ResumeAPIServer continues it; Stop and
+// StopAPIServer work on a paused server too.
+func (cp *ControlPlane) PauseAPIServer() error {
+	return cp.signalAPIServer(syscall.SIGSTOP, stopped, "stop")
+}
+
+// ResumeAPIServer continues a kube-apiserver frozen by PauseAPIServer (SIGCONT) and
+// returns once it runs again. Requests that clients gave up on meanwhile stay failed;
+// the server itself carries on where it was.
+func (cp *ControlPlane) ResumeAPIServer() error {
+	return cp.signalAPIServer(syscall.SIGCONT, func(state byte) bool { return !stopped(state) }, "continue")
+}
+
+func (cp *ControlPlane) signalAPIServer(sig syscall.Signal, want func(state byte) bool, verb string) error {
+	if cp.apiserver == nil {
+		return errors.New("controlplane: kube-apiserver was not started")
+	}
+	if err := cp.apiserver.signal(sig); err != nil {
+		return fmt.Errorf("controlplane: %w", err)
+	}
+	// Signal delivery is asynchronous; a caller that goes on to test the frozen (or
+	// running) server must not race it.
+	if !cp.apiserver.waitState(5*time.Second, want) {
+		return fmt.Errorf("controlplane: kube-apiserver (pid %d) did not %s within 5s of %s", cp.apiserver.pid, verb, sig)
+	}
+	return nil
 }
 
 // Stop stops all processes (kube-controller-manager, kube-apiserver, then etcd; each

@@ -409,3 +409,71 @@ func (cp *ControlPlane) anyAlive() bool {
 	}
 	return false
 }
+
+// A paused kube-apiserver accepts connections but answers nothing, so only a client's
+// own timeout ends a request; resumed, it serves again; Stop ends a paused one cleanly.
+func TestPauseResumeAPIServer(t *testing.T) {
+	requireIntegration(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cp, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	c := cp.Clientset()
+	get := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		_, err := c.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}
+	if err := get(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := cp.PauseAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if _, state, err := procStat(cp.apiserver.pid); err != nil || !stopped(state) {
+		t.Fatalf("kube-apiserver state %q (err %v) after PauseAPIServer, want stopped", state, err)
+	}
+	if !cp.APIServerRunning() {
+		t.Error("APIServerRunning() = false for a paused (not exited) kube-apiserver")
+	}
+	// The kernel still completes TCP handshakes on the listening socket...
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(cp.URL, "https://"), 10*time.Second)
+	if err != nil {
+		t.Fatalf("dialling the paused kube-apiserver: %v", err)
+	}
+	conn.Close()
+	// ...but no request is answered: the client's deadline is what ends it.
+	if err := get(time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GET from a paused kube-apiserver: err = %v, want context.DeadlineExceeded", err)
+	}
+
+	if err := cp.ResumeAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	if err := get(30 * time.Second); err != nil {
+		t.Fatalf("GET after ResumeAPIServer: %v", err)
+	}
+	if err := cp.ResumeAPIServer(); err != nil {
+		t.Errorf("ResumeAPIServer of a running kube-apiserver: %v", err)
+	}
+
+	// Stop continues a paused process so that it can act on SIGTERM.
+	if err := cp.PauseAPIServer(); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := cp.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Stop of a paused control plane took %s", time.Since(t0).Round(time.Millisecond))
+	assertDirRemoved(t, cp.Dir)
+	assertNoLeftovers(t)
+	if err := cp.PauseAPIServer(); err == nil {
+		t.Error("PauseAPIServer after Stop succeeded")
+	}
+}

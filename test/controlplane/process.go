@@ -154,6 +154,38 @@ func (p *process) kill(sig syscall.Signal) {
 	}
 }
 
+// signal sends sig to the process group, which the process leads (Setpgid/Setsid),
+// and fails if the process is not running.
+func (p *process) signal(sig syscall.Signal) error {
+	if !p.alive() {
+		return fmt.Errorf("%s (pid %d) is not running", p.name, p.pid)
+	}
+	if err := syscall.Kill(-p.pid, sig); err != nil {
+		if err := syscall.Kill(p.pid, sig); err != nil {
+			return fmt.Errorf("signalling %s (pid %d): %w", p.name, p.pid, err)
+		}
+	}
+	return nil
+}
+
+// waitState waits up to d for the process's /proc state to satisfy want.
+func (p *process) waitState(d time.Duration, want func(state byte) bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		st, state, err := procStat(p.pid)
+		if err == nil && st == p.start && want(state) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pollInterval / 5)
+	}
+}
+
+// stopped reports whether a /proc state is a stopped process ('T'; 't' when traced).
+func stopped(state byte) bool { return state == 'T' || state == 't' }
+
 // wait waits up to d for the process to exit and reports whether it did.
 func (p *process) wait(d time.Duration) bool {
 	if p.exited != nil {
@@ -183,6 +215,9 @@ func (p *process) stop(grace time.Duration) error {
 		return nil
 	}
 	p.kill(syscall.SIGTERM)
+	// A process frozen with SIGSTOP (ControlPlane.PauseAPIServer) acts on SIGTERM only
+	// once continued; otherwise it would sit out the whole grace period.
+	p.kill(syscall.SIGCONT)
 	if p.wait(grace) {
 		return nil
 	}

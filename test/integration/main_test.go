@@ -28,8 +28,14 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var err error
-	cp, err = controlplane.Start(ctx, controlplane.Options{ControllerManager: true})
+	// The API server's audit log shows every request the auditor makes (secrets_test.go).
+	auditArgs, err := apiAuditLogArgs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "writing the audit policy:", err)
+		return 1
+	}
+	defer os.RemoveAll(apiAuditDir) // after cp.Stop below: the API server writes there until then
+	cp, err = controlplane.Start(ctx, controlplane.Options{ControllerManager: true, ExtraAPIServerArgs: auditArgs})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the control plane:", err)
 		return 1

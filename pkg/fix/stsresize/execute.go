@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -361,6 +362,29 @@ func (s *orphanDelete) run(ctx context.Context, x *execution) error {
 		if err == nil {
 			break
 		}
+		if transient(err) && !apierrors.IsConflict(err) {
+			// The API server may have deleted it and the answer been lost: from here on
+			// nothing is canceled, and only a read tells whether the StatefulSet is gone.
+			x.deleted = true
+			gone, rerr := deletedAfterAll(context.WithoutCancel(ctx), x)
+			if rerr != nil {
+				return &NeedsAction{
+					Err: fmt.Errorf("deleting StatefulSet %s got no clear answer (%v), and it could not be read again within %s: %v", ref, err, duration(p.Timeout), rerr),
+					Action: fmt.Sprintf("once the API server answers, run `kubectl get statefulset %s -n %s`: if it is NotFound, run `kubectl create -f %s`; if it still exists, it was not touched: run the same resize again",
+						p.Name, p.Namespace, x.res.Backup.Resized),
+				}
+			}
+			if gone {
+				break
+			}
+			x.deleted = false
+			if attempt == 4 || ctx.Err() != nil {
+				return fmt.Errorf("deleting StatefulSet %s: %w (it was not deleted)", ref, err)
+			}
+			x.logf("  deleting failed (%s); it was not deleted: retrying", oneLine(err))
+			time.Sleep(x.poll())
+			continue
+		}
 		if !apierrors.IsConflict(err) || attempt == 4 {
 			return fmt.Errorf("deleting StatefulSet %s: %w", ref, err)
 		}
@@ -413,22 +437,31 @@ func (s *orphanDelete) run(ctx context.Context, x *execution) error {
 
 func (s *recreate) run(ctx context.Context, x *execution) error {
 	p := s.plan
-	sets := x.opts.Client.AppsV1().StatefulSets(p.Namespace)
 	ref := p.Namespace + "/" + p.Name
-	created, err := sets.Create(ctx, resized(x.original, p.Template, p.Size), metav1.CreateOptions{FieldManager: FieldManager})
+	created, err := x.create(ctx, "the resized StatefulSet", resized(x.original, p.Template, p.Size))
 	if err == nil {
 		x.res.UID = created.UID
 		x.logf("  created (uid %s)", created.UID)
 		return nil
 	}
-	if apierrors.IsAlreadyExists(err) {
+	var gaveUp *unanswered
+	switch {
+	case apierrors.IsAlreadyExists(err):
 		return &NeedsAction{
 			Err:    fmt.Errorf("StatefulSet %s was re-created by someone else before this step", ref),
 			Action: fmt.Sprintf("it was left as it is; if its template has the old size, delete it with --cascade=orphan and `kubectl create -f %s`", x.res.Backup.Resized),
 		}
+	case errors.As(err, &gaveUp):
+		// Not a refusal: the original would meet the same outage, and the resized one
+		// is what the expanded claims need.
+		return &NeedsAction{
+			Err: fmt.Errorf("StatefulSet %s was deleted, and creating the resized one failed for %s (%s)", ref, duration(p.Timeout), gaveUp),
+			Action: fmt.Sprintf("the StatefulSet does not exist now (its pods and claims do, orphaned); once the API server answers, run `kubectl create -f %s` (resized), or `kubectl create -f %s` to go back to the original",
+				x.res.Backup.Resized, x.res.Backup.Original),
+		}
 	}
 	x.logf("  the API server refused the resized StatefulSet: %v; re-creating the original", err)
-	orig, rerr := sets.Create(ctx, forCreate(x.original), metav1.CreateOptions{FieldManager: FieldManager})
+	orig, rerr := x.create(ctx, "the original StatefulSet", forCreate(x.original))
 	if rerr != nil {
 		return &NeedsAction{
 			Err: fmt.Errorf("re-creating StatefulSet %s with the new template failed (%v) and re-creating the original failed too (%v)", ref, err, rerr),
@@ -440,6 +473,113 @@ func (s *recreate) run(ctx context.Context, x *execution) error {
 	x.logf("  original re-created (uid %s)", orig.UID)
 	return &Restored{CreateErr: err, UID: orig.UID, VerifyErr: adopt(ctx, x, orig.UID)}
 }
+
+// create creates st after the deletion. A transient failure (see transient) is retried at
+// the poll interval until the plan's timeout; a refusal is returned at once; when the
+// timeout passes first, the error is *unanswered. A create whose answer was lost is
+// recognised by the AlreadyExists of its retry: the object is then ours (our field
+// manager, st's template) and is returned.
+func (x *execution) create(ctx context.Context, what string, st *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
+	p := x.plan
+	sets := x.opts.Client.AppsV1().StatefulSets(p.Namespace)
+	deadline := time.Now().Add(p.Timeout)
+	var last string
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithDeadline(ctx, deadline)
+		created, err := sets.Create(actx, st.DeepCopy(), metav1.CreateOptions{FieldManager: FieldManager})
+		if apierrors.IsAlreadyExists(err) && attempt > 1 {
+			if cur, gerr := sets.Get(actx, p.Name, metav1.GetOptions{}); gerr == nil && createdAs(cur, st, p.Template) {
+				created, err = cur, nil
+			}
+		}
+		cancel()
+		if err == nil {
+			return created, nil
+		}
+		if !transient(err) {
+			return nil, err
+		}
+		if !time.Now().Add(x.poll()).Before(deadline) {
+			return nil, &unanswered{attempts: attempt, last: err}
+		}
+		if msg := oneLine(err); msg != last {
+			last = msg
+			x.logf("  creating %s failed (%s): retrying every %s for up to %s", what, msg, x.poll(), duration(p.Timeout))
+		}
+		time.Sleep(x.poll())
+	}
+}
+
+// unanswered is a create that kept failing transiently until the timeout.
+type unanswered struct {
+	attempts int
+	last     error
+}
+
+func (e *unanswered) Error() string {
+	return fmt.Sprintf("%d attempts, the last: %s", e.attempts, oneLine(e.last))
+}
+func (e *unanswered) Unwrap() error { return e.last }
+
+// transient reports whether a failed write may succeed when sent again: the API server
+// did not answer (connection refused or reset, a timeout: no status), answered 5xx or 429,
+// or 409 for another reason than AlreadyExists. Any other 4xx is a refusal: the same
+// request gets the same answer.
+func transient(err error) bool {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true
+	}
+	code := status.Status().Code
+	return code >= 500 || code == http.StatusTooManyRequests || (code == http.StatusConflict && !apierrors.IsAlreadyExists(err))
+}
+
+// createdAs reports whether cur is st as this auditor created it: written by its field
+// manager, with st's size in template tpl.
+func createdAs(cur, st *appsv1.StatefulSet, tpl string) bool {
+	ours := false
+	for _, m := range cur.ManagedFields {
+		ours = ours || m.Manager == FieldManager
+	}
+	return ours && templateStorage(cur, tpl) == templateStorage(st, tpl)
+}
+
+func templateStorage(st *appsv1.StatefulSet, tpl string) string {
+	for _, t := range st.Spec.VolumeClaimTemplates {
+		if t.Name == tpl {
+			q := t.Spec.Resources.Requests[corev1.ResourceStorage]
+			return q.String()
+		}
+	}
+	return ""
+}
+
+// deletedAfterAll reads the StatefulSet after a delete that got no clear answer, until the
+// plan's timeout: gone, being deleted or replaced means the delete happened.
+func deletedAfterAll(ctx context.Context, x *execution) (bool, error) {
+	p := x.plan
+	var gone bool
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, x.poll(), p.Timeout, true, func(ctx context.Context) (bool, error) {
+		cur, err := x.opts.Client.AppsV1().StatefulSets(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			gone = true
+			return true, nil
+		case err != nil:
+			lastErr = err
+			return false, nil
+		}
+		gone = cur.UID != x.original.UID || cur.DeletionTimestamp != nil
+		return true, nil
+	})
+	if err != nil && lastErr != nil {
+		err = lastErr
+	}
+	return gone, err
+}
+
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 func (s *verifyAdoption) run(ctx context.Context, x *execution) error {
 	if err := adopt(ctx, x, x.res.UID); err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,8 +19,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
 )
 
 // The real workflow is tested against a real control plane (test/integration); these
@@ -189,5 +194,273 @@ func TestClaimState(t *testing.T) {
 				t.Errorf("state %+v, want done %v fsResize %v failed %v", st, c.done, c.fsResize, c.failed)
 			}
 		})
+	}
+}
+
+// Errors the API server (or the way to it) gives after the deletion.
+var (
+	gr          = schema.GroupResource{Group: "apps", Resource: "statefulsets"}
+	connRefused = &url.Error{Op: "Post", URL: "https://10.1.2.3:6443/apis/apps/v1/namespaces/shop/statefulsets",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+	connReset = &url.Error{Op: "Post", URL: "https://10.1.2.3:6443/apis/apps/v1/namespaces/shop/statefulsets",
+		Err: &net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}}
+	unavailable = apierrors.NewServiceUnavailable("the server is shutting down")
+	invalid     = apierrors.NewInvalid(schema.GroupKind{Group: "apps", Kind: "StatefulSet"}, "search",
+		field.ErrorList{field.Invalid(field.NewPath("spec", "volumeClaimTemplates"), "50Gi", "refused by the test")})
+)
+
+// failCreates makes the fake API server answer the creations of StatefulSets whose
+// template requests size with errs, one each, in order; later ones go through. The
+// returned counter counts every creation at size.
+func failCreates(cs *fake.Clientset, size string, errs ...error) *int {
+	n := new(int)
+	cs.PrependReactor("create", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if templateSize(a.(k8stesting.CreateAction).GetObject().(*appsv1.StatefulSet)) != size {
+			return false, nil, nil
+		}
+		*n++
+		if *n <= len(errs) {
+			return true, nil, errs[*n-1]
+		}
+		return false, nil, nil
+	})
+	return n
+}
+
+func liveSize(t *testing.T, cs *fake.Clientset) string {
+	t.Helper()
+	st, err := cs.AppsV1().StatefulSets("shop").Get(context.Background(), "search", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("after the resize: %v", err)
+	}
+	return templateSize(st)
+}
+
+// TestResizedCreateRetriesTransientFailures: after the deletion, a create that got no
+// answer or a 5xx, 429 or 409 is sent again until it passes; the original is never
+// created.
+func TestResizedCreateRetriesTransientFailures(t *testing.T) {
+	cases := []struct {
+		name string
+		errs []error
+	}{
+		{"connection refused, then 503", []error{connRefused, unavailable}},
+		{"connection reset", []error{connReset}},
+		{"429", []error{apierrors.NewTooManyRequests("slow down", 1)}},
+		{"500 and 504", []error{apierrors.NewInternalError(errors.New("etcdserver: request timed out")), apierrors.NewTimeoutError("request timed out", 1)}},
+		{"409 other than AlreadyExists", []error{apierrors.NewConflict(gr, "search", errors.New("try again"))}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, cs := fakeCluster(t, "search", "50Gi")
+			resizedCreates := failCreates(cs, "50Gi", c.errs...)
+			originalCreates := failCreates(cs, "10Gi")
+			var progress strings.Builder
+			if _, err := Execute(context.Background(), p, Options{Client: cs, Poll: time.Millisecond, Progress: &progress}); err != nil {
+				t.Fatalf("err = %v\n%s", err, progress.String())
+			}
+			if *resizedCreates != len(c.errs)+1 || *originalCreates != 0 {
+				t.Errorf("%d creations of the resized StatefulSet (want %d), %d of the original (want 0)", *resizedCreates, len(c.errs)+1, *originalCreates)
+			}
+			if got := liveSize(t, cs); got != "50Gi" {
+				t.Errorf("the StatefulSet's template requests %s, want 50Gi", got)
+			}
+			if !strings.Contains(progress.String(), "creating the resized StatefulSet failed") || !strings.Contains(progress.String(), "retrying every") {
+				t.Errorf("the progress does not say it retries:\n%s", progress.String())
+			}
+		})
+	}
+}
+
+// TestPermanentRefusalRestores: a 4xx other than 409 and 429 is not sent again: the
+// original is re-created at once, and its own transient failures are retried.
+func TestPermanentRefusalRestores(t *testing.T) {
+	cases := []struct {
+		name        string
+		refusal     error
+		restoreErrs []error
+	}{
+		{"422 Invalid", invalid, nil},
+		{"400 Bad Request", apierrors.NewBadRequest("no"), nil},
+		{"403 Forbidden, restore after a 503 and a refused connection", apierrors.NewForbidden(gr, "search", errors.New("denied by policy")),
+			[]error{unavailable, connRefused}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, cs := fakeCluster(t, "search", "50Gi")
+			resizedCreates := failCreates(cs, "50Gi", c.refusal, c.refusal, c.refusal)
+			originalCreates := failCreates(cs, "10Gi", c.restoreErrs...)
+			res, err := Execute(context.Background(), p, Options{Client: cs, Poll: time.Millisecond})
+			var restored *Restored
+			if !errors.As(err, &restored) {
+				t.Fatalf("err = %v, want *Restored", err)
+			}
+			if *resizedCreates != 1 || *originalCreates != len(c.restoreErrs)+1 {
+				t.Errorf("%d creations of the resized StatefulSet (want 1), %d of the original (want %d)", *resizedCreates, *originalCreates, len(c.restoreErrs)+1)
+			}
+			if got := liveSize(t, cs); got != "10Gi" {
+				t.Errorf("the restored StatefulSet's template requests %s, want the original 10Gi", got)
+			}
+			if !errors.Is(err, c.refusal) || !strings.Contains(err.Error(), "the original StatefulSet was re-created") ||
+				!strings.Contains(err.Error(), "fix the cause and run the same resize again") || res.UID != restored.UID {
+				t.Errorf("the message must carry the refusal and say what to do: %v", err)
+			}
+		})
+	}
+}
+
+// TestCanceledAfterDeletionStillRestores: an interrupt that arrives once the StatefulSet
+// is deleted cancels nothing: the waits go on, the refused resized StatefulSet is
+// replaced by the original.
+func TestCanceledAfterDeletionStillRestores(t *testing.T) {
+	p, cs := fakeCluster(t, "search", "50Gi")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The delete is accepted and the garbage collector takes a few reads to remove the
+	// orphan finalizer, as on a real cluster; the user's Ctrl-C arrives meanwhile.
+	gvr := appsv1.SchemeGroupVersion.WithResource("statefulsets")
+	deleting := 0
+	cs.PrependReactor("delete", "statefulsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		cancel()
+		st, err := cs.Tracker().Get(gvr, "shop", "search")
+		if err != nil {
+			return true, nil, err
+		}
+		st.(*appsv1.StatefulSet).DeletionTimestamp = ptr.To(metav1.Now())
+		st.(*appsv1.StatefulSet).Finalizers = []string{metav1.FinalizerOrphanDependents}
+		deleting = 1
+		return true, nil, cs.Tracker().Update(gvr, st, "shop")
+	})
+	cs.PrependReactor("get", "statefulsets", func(k8stesting.Action) (bool, runtime.Object, error) {
+		if deleting > 0 {
+			if deleting++; deleting == 4 {
+				if err := cs.Tracker().Delete(gvr, "shop", "search"); err != nil {
+					return true, nil, err
+				}
+			}
+		}
+		return false, nil, nil
+	})
+	failCreates(cs, "50Gi", invalid)
+	originalCreates := failCreates(cs, "10Gi", unavailable)
+	_, err := Execute(ctx, p, Options{Client: cs, Poll: time.Millisecond})
+	var restored *Restored
+	if !errors.As(err, &restored) || restored.VerifyErr != nil {
+		t.Fatalf("err = %v, want *Restored with the adoption verified", err)
+	}
+	if *originalCreates != 2 || liveSize(t, cs) != "10Gi" {
+		t.Errorf("%d creations of the original, want 2 (one 503, one accepted)", *originalCreates)
+	}
+}
+
+// TestTransientUntilTimeoutNeedsAction: when the API server keeps failing for the whole
+// timeout, the original is not tried (it would meet the same outage) and the message says
+// which saved manifest to create once the API server answers.
+func TestTransientUntilTimeoutNeedsAction(t *testing.T) {
+	p, cs := fakeCluster(t, "search", "50Gi")
+	var errs []error
+	for i := 0; i < 100000; i++ {
+		errs = append(errs, connRefused)
+	}
+	resizedCreates := failCreates(cs, "50Gi", errs...)
+	originalCreates := failCreates(cs, "10Gi")
+	res, err := Execute(context.Background(), p, Options{Client: cs, Poll: 10 * time.Millisecond})
+	var action *NeedsAction
+	if !errors.As(err, &action) {
+		t.Fatalf("err = %v, want *NeedsAction", err)
+	}
+	if *resizedCreates == 0 || *originalCreates != 0 {
+		t.Errorf("%d creations of the resized StatefulSet, %d of the original (want 0)", *resizedCreates, *originalCreates)
+	}
+	for _, want := range []string{"creating the resized one failed for 200ms", "connection refused",
+		"the StatefulSet does not exist now", "once the API server answers, run `kubectl create -f " + res.Backup.Resized + "`"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message lacks %q: %v", want, err)
+		}
+	}
+}
+
+// createdBy makes the fake API server hold st as created by manager and answer the
+// creation with err. (The fake does not record managedFields: reads of st return them.)
+func createdBy(t *testing.T, cs *fake.Clientset, st *appsv1.StatefulSet, manager string, err error) (bool, runtime.Object, error) {
+	t.Helper()
+	st = st.DeepCopy()
+	st.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: manager, Operation: metav1.ManagedFieldsOperationUpdate}}
+	if cerr := cs.Tracker().Create(appsv1.SchemeGroupVersion.WithResource("statefulsets"), st.DeepCopy(), st.Namespace); cerr != nil {
+		t.Fatal(cerr)
+	}
+	cs.PrependReactor("get", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, st.DeepCopy(), nil
+	})
+	return true, nil, err
+}
+
+// TestLostAnswers: a delete or create applied by the API server whose answer was lost is
+// recognised on the next read (the StatefulSet is gone; the retry's AlreadyExists is our
+// own creation) and the workflow goes on; a delete that failed without being applied is
+// sent again.
+func TestLostAnswers(t *testing.T) {
+	gvr := appsv1.SchemeGroupVersion.WithResource("statefulsets")
+	cases := []struct {
+		name   string
+		inject func(cs *fake.Clientset)
+	}{
+		{"delete applied, answer lost", func(cs *fake.Clientset) {
+			cs.PrependReactor("delete", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if err := cs.Tracker().Delete(gvr, "shop", "search"); err != nil {
+					return true, nil, err
+				}
+				return true, nil, connReset
+			})
+		}},
+		{"delete not applied, 503", func(cs *fake.Clientset) {
+			n := 0
+			cs.PrependReactor("delete", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if n++; n == 1 {
+					return true, nil, unavailable
+				}
+				return false, nil, nil
+			})
+		}},
+		{"create applied, answer lost", func(cs *fake.Clientset) {
+			n := 0
+			cs.PrependReactor("create", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if n++; n > 1 {
+					return false, nil, nil
+				}
+				return createdBy(t, cs, a.(k8stesting.CreateAction).GetObject().(*appsv1.StatefulSet), FieldManager, connReset)
+			})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, cs := fakeCluster(t, "search", "50Gi")
+			c.inject(cs)
+			if _, err := Execute(context.Background(), p, Options{Client: cs, Poll: time.Millisecond}); err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if got := liveSize(t, cs); got != "50Gi" {
+				t.Errorf("the StatefulSet's template requests %s, want 50Gi", got)
+			}
+		})
+	}
+}
+
+// TestSomeoneElsesStatefulSetIsLeftAlone: AlreadyExists for an object this auditor did
+// not create (a GitOps tool re-created it) is not taken for our own.
+func TestSomeoneElsesStatefulSetIsLeftAlone(t *testing.T) {
+	p, cs := fakeCluster(t, "search", "50Gi")
+	n := 0
+	cs.PrependReactor("create", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if n++; n > 1 {
+			return false, nil, nil
+		}
+		// Between our failed attempt and its retry, someone else creates it at 50Gi.
+		return createdBy(t, cs, a.(k8stesting.CreateAction).GetObject().(*appsv1.StatefulSet), "argocd-application-controller", unavailable)
+	})
+	_, err := Execute(context.Background(), p, Options{Client: cs, Poll: time.Millisecond})
+	var action *NeedsAction
+	if !errors.As(err, &action) || !strings.Contains(err.Error(), "re-created by someone else") {
+		t.Fatalf("err = %v, want *NeedsAction naming someone else's StatefulSet", err)
 	}
 }

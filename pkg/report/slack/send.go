@@ -255,9 +255,12 @@ func NewBot(token, channel string, opts ...Option) (*Bot, error) {
 	if err := s.checkAttachment(); err != nil {
 		return nil, err
 	}
-	apiOpts := []slackapi.Option{slackapi.OptionHTTPClient(s.client)}
+	apiOpts := []slackapi.Option{slackapi.OptionHTTPClient(withTokenInHeader(s.client))}
 	if s.apiURL != "" {
 		u := s.apiURL
+		if p, err := url.Parse(u); err != nil || p.Host == "" || p.User != nil || (p.Scheme != "https" && !(p.Scheme == "http" && loopback(p.Hostname()))) {
+			return nil, errors.New("the Slack API URL is not an https URL (want https://slack.com/api/): the bot token is sent there")
+		}
 		if !strings.HasSuffix(u, "/") {
 			u += "/" // slack-go appends the method name to it
 		}

@@ -318,11 +318,17 @@ func (a *slackAPI) serve(w http.ResponseWriter, r *http.Request) {
 	a.calls = append(a.calls, r.URL.Path)
 	w.Header().Set("Content-Type", "application/json")
 	reply := func(v any) { _ = json.NewEncoder(w).Encode(v) }
+	if strings.HasPrefix(r.URL.Path, "/api/") {
+		// The token travels in the Authorization header only, never in a body.
+		_ = r.ParseForm()
+		if r.PostForm.Has("token") || r.URL.Query().Has("token") {
+			a.t.Errorf("%s: the bot token is in the request body or URL", r.URL.Path)
+		}
+	}
 	switch r.URL.Path {
 	case "/api/chat.postMessage":
-		_ = r.ParseForm()
 		a.post = r.PostForm
-		if r.PostForm.Get("token") != botToken {
+		if r.Header.Get("Authorization") != "Bearer "+botToken {
 			reply(map[string]any{"ok": false, "error": "invalid_auth"})
 			return
 		}
@@ -567,5 +573,25 @@ func TestRetryStopsWhenTheRunEnds(t *testing.T) {
 	var ne *Error
 	if !errors.As(err, &ne) || requests.Load() != 1 || !strings.Contains(err.Error(), "502 Bad Gateway") || !strings.Contains(ne.Hint, "cancelled") {
 		t.Errorf("Send = %v after %d requests, want the 502 with a hint that the run was cancelled, after 1", err, requests.Load())
+	}
+}
+
+// TestBotAPIURLMustBeHTTPS: the bot token goes to the API URL, so it is https (or http to
+// a loopback test server).
+func TestBotAPIURLMustBeHTTPS(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"https://slack-gov.com/api/":   true,
+		"http://127.0.0.1:8080/api":    true,
+		"http://slack.example.com/api": false,
+		"https://u:p@slack.com/api/":   false,
+		"slack.com/api":                false,
+	} {
+		_, err := NewBot(botToken, "#storage-alerts", WithAPIURL(u))
+		if (err == nil) != ok {
+			t.Errorf("API URL %s: err %v, want accepted=%v", u, err, ok)
+		}
+		if err != nil && (strings.Contains(err.Error(), botToken) || strings.Contains(err.Error(), "u:p")) {
+			t.Errorf("API URL %s: the error repeats a secret: %v", u, err)
+		}
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/pager"
+	"k8s.io/client-go/util/flowcontrol"
+	"k8s.io/klog/v2"
 
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
@@ -48,6 +50,10 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
 	}
+	// client-go reports every client-side throttling wait over 1 s at log level 0, on
+	// stderr (once per 10 s). The loader's waits are the limit its caller chose
+	// (Config's qps), not news: one level down they stay off the auditor's stderr.
+	ctx = klog.NewContext(ctx, klog.FromContext(ctx).V(1))
 	s := snapshot.New(source)
 	s.Namespaces = append([]string(nil), opts.Namespaces...)
 	sort.Strings(s.Namespaces)
@@ -98,7 +104,7 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 				s.MarkUnreadable(r.kind, reason(r.err))
 			}
 		case firstErr == nil || errors.Is(firstErr, context.Canceled):
-			firstErr = fmt.Errorf("listing %s: %w", r.kind, r.err)
+			firstErr = &ListError{Kind: r.kind, Err: r.err}
 		}
 	}
 	if firstErr != nil {
@@ -107,6 +113,15 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	s.Index()
 	return s, nil
 }
+
+// ListError is a LIST that failed the load: the kind, and client-go's error.
+type ListError struct {
+	Kind snapshot.Kind
+	Err  error
+}
+
+func (e *ListError) Error() string { return fmt.Sprintf("listing %s: %v", e.Kind, e.Err) }
+func (e *ListError) Unwrap() error { return e.Err }
 
 // tolerable errors make one kind unreadable without failing the audit.
 func tolerable(err error) bool {
@@ -306,6 +321,29 @@ func Config(c *rest.Config, qps float32, burst int, version string) *rest.Config
 	if burst > 0 {
 		c.Burst = burst
 	}
+	if c.QPS > 0 && c.Burst > 0 && c.RateLimiter == nil {
+		// What client-go would build from QPS and Burst, shared by every client made
+		// from c, but failing like the deadline it is (see deadlineLimiter).
+		c.RateLimiter = deadlineLimiter{flowcontrol.NewTokenBucketRateLimiter(c.QPS, c.Burst)}
+	}
 	c.UserAgent = "storage-auditor/" + version
 	return c
+}
+
+// deadlineLimiter is client-go's token bucket, except that a wait that would outlast
+// the context's deadline fails as context.DeadlineExceeded. golang.org/x/time/rate fails
+// it at once, before the deadline, with an error of its own ("rate: Wait(n=1) would
+// exceed context deadline"), which would read as a broken client rather than as the
+// --timeout it is.
+type deadlineLimiter struct{ flowcontrol.RateLimiter }
+
+func (l deadlineLimiter) Wait(ctx context.Context) error {
+	err := l.RateLimiter.Wait(ctx)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return fmt.Errorf("%w: the client-side rate limit (QPS %v) leaves no time for another request", context.DeadlineExceeded, l.QPS())
+	}
+	return err
 }
