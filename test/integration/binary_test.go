@@ -60,9 +60,18 @@ func removeBinary() {
 // variables: only the flags choose the cluster and nothing is posted).
 func runAuditor(t *testing.T, ctx context.Context, bin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runAuditorEnv(t, ctx, bin, t.TempDir(), nil, args...)
+}
+
+// runAuditorEnv runs the binary as runAuditor does, with home as $HOME and env added.
+func runAuditorEnv(t *testing.T, ctx context.Context, bin, home string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/storage-auditor/auditor/internal/cli"
 	"github.com/storage-auditor/auditor/pkg/audit"
-	"github.com/storage-auditor/auditor/pkg/snapshot"
 	"github.com/storage-auditor/auditor/test/controlplane"
 )
 
@@ -172,9 +170,9 @@ func TestManyContexts(t *testing.T) {
 // (and keep its state in a ConfigMap in stateNS) and returns a token for it.
 func readOnlyToken(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name, stateNS string) string {
 	t.Helper()
-	var rules []rbacv1.PolicyRule
-	for _, k := range snapshot.AllKinds {
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{apiGroup(k)}, Resources: []string{k.Resource()}, Verbs: []string{"list"}})
+	token := grantedToken(ctx, t, cs, ns, name, listRules())
+	if stateNS == "" {
+		return token
 	}
 	create := func(err error) {
 		t.Helper()
@@ -182,34 +180,16 @@ func readOnlyToken(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 			t.Fatal(err)
 		}
 	}
-	_, err := cs.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{})
-	create(err)
-	_, err = cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
-	create(err)
-	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}}
-	_, err = cs.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects:   subject,
+	_, err := cs.RbacV1().Roles(stateNS).Create(ctx, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-state"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update"}}},
 	}, metav1.CreateOptions{})
 	create(err)
-	if stateNS != "" {
-		_, err = cs.RbacV1().Roles(stateNS).Create(ctx, &rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: name + "-state"},
-			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create", "update"}}},
-		}, metav1.CreateOptions{})
-		create(err)
-		_, err = cs.RbacV1().RoleBindings(stateNS).Create(ctx, &rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: name + "-state"},
-			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name + "-state"},
-			Subjects:   subject,
-		}, metav1.CreateOptions{})
-		create(err)
-	}
-	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Status.Token
+	_, err = cs.RbacV1().RoleBindings(stateNS).Create(ctx, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-state"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name + "-state"},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
+	}, metav1.CreateOptions{})
+	create(err)
+	return token
 }

@@ -544,7 +544,14 @@ func fixCLI(args ...string) (code int, stdout, stderr string) {
 // (Kind/namespace/name, or Kind/name).
 func fixReport(t *testing.T, objects ...string) *audit.Report {
 	t.Helper()
-	rep := auditArgs(t, "run", "--kubeconfig", cp.Kubeconfig, "-o", "json", "--config", "testdata/fix.yaml")
+	return fixReportFrom(t, cp.Kubeconfig, objects...)
+}
+
+// fixReportFrom audits the cluster of kubeconfig and keeps the findings with fixes on the
+// named objects, one each.
+func fixReportFrom(t *testing.T, kubeconfig string, objects ...string) *audit.Report {
+	t.Helper()
+	rep := auditArgs(t, "run", "--kubeconfig", kubeconfig, "-o", "json", "--config", "testdata/fix.yaml")
 	var kept []audit.Finding
 	for _, f := range rep.Findings {
 		for _, o := range objects {

@@ -236,7 +236,7 @@ func TestFixAPIServerDown(t *testing.T) {
 		for _, n := range names {
 			objects = append(objects, "PersistentVolume/"+n)
 		}
-		plan := fix.NewPlan(ffaultReport(t, dcp.Kubeconfig, objects...), fix.Policy{}, time.Now())
+		plan := fix.NewPlan(fixReportFrom(t, dcp.Kubeconfig, objects...), fix.Policy{}, time.Now())
 
 		// Once the first PATCH has its answer (read in full), kube-apiserver is stopped
 		// before the applier sees the answer.
@@ -371,26 +371,6 @@ func ffaultAvailablePVs(t *testing.T, ctx context.Context, cs kubernetes.Interfa
 			t.Fatal(err)
 		}
 	}
-}
-
-// ffaultReport audits the cluster of kubeconfig and keeps the findings with fixes on the
-// named objects (Kind/name), one each.
-func ffaultReport(t *testing.T, kubeconfig string, objects ...string) *audit.Report {
-	t.Helper()
-	rep := auditArgs(t, "run", "--kubeconfig", kubeconfig, "-o", "json", "--config", "testdata/fix.yaml")
-	var kept []audit.Finding
-	for _, f := range rep.Findings {
-		for _, o := range objects {
-			if f.Object.String() == o && len(f.Fixes) > 0 {
-				kept = append(kept, f)
-			}
-		}
-	}
-	if len(kept) != len(objects) {
-		t.Fatalf("found fixes for %d of %v", len(kept), objects)
-	}
-	rep.Findings = kept
-	return rep
 }
 
 // downProxy is a TLS proxy in front of a control plane's API server. When the first

@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -221,44 +219,7 @@ func anyDenied(ks []snapshot.Kind, denied map[snapshot.Kind]bool) bool {
 // reads except denied, and returns a kubeconfig with a token for it.
 func limitedKubeconfig(ctx context.Context, t *testing.T, ns, name string, denied []snapshot.Kind) string {
 	t.Helper()
-	cs := cp.Clientset()
-	deny := map[snapshot.Kind]bool{}
-	for _, k := range denied {
-		deny[k] = true
-	}
-	var rules []rbacv1.PolicyRule
-	for _, k := range snapshot.AllKinds {
-		if deny[k] {
-			continue
-		}
-		rules = append(rules, rbacv1.PolicyRule{APIGroups: []string{apiGroup(k)}, Resources: []string{k.Resource()}, Verbs: []string{"list"}})
-	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}
-	if _, err := cs.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Namespace: ns, Name: name}},
-	}
-	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, binding, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = cs.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = cs.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
-	})
-	tok, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To(int64(600))}}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return writeKubeconfig(t, tok.Status.Token)
+	return writeKubeconfig(t, grantedToken(ctx, t, cp.Clientset(), ns, name, listRules(denied...)))
 }
 
 // auditAs runs the auditor in-process with kubeconfig and returns its JSON report; the

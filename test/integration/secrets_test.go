@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -445,27 +444,6 @@ func secretsFixExit(t *testing.T, ctx context.Context, mine string) int {
 		}
 	}
 	return cli.ExitOK
-}
-
-// runAuditorEnv runs the binary as runAuditor does, with home as $HOME and env added.
-func runAuditorEnv(t *testing.T, ctx context.Context, bin, home string, env []string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var out, errb bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &out, &errb
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("running %s: %v", bin, err)
-	}
-	return code, out.String(), errb.String()
 }
 
 // serveOnce runs serve until its first scheduled run is done, scrapes /metrics, stops it

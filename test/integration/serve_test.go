@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -145,10 +144,7 @@ func TestServeEndToEnd(t *testing.T) {
 	srv := httptest.NewServer(slack)
 	defer srv.Close()
 	const secret = "XyZsecretWebhookPath"
-	bin := filepath.Join(t.TempDir(), "auditor")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/auditor").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildAuditor(t)
 	cmd := exec.Command(bin, "serve", "--kubeconfig", cp.Kubeconfig, "-n", ns,
 		"--schedule", "@every 1s", "--listen", "127.0.0.1:0",
 		"--state-configmap", ns+"/auditor-state", "--slack-only-changes")
