@@ -47,7 +47,8 @@ const exitCodesHelp = `Exit codes:
   0  the audit completed and nothing is at or above --fail-on
   1  findings at or above --fail-on (takes precedence over 3)
   2  usage, config, file or connection error, --timeout ran out, or interrupted
-     (SIGINT/Ctrl-C or SIGTERM; a second signal ends the process at once)
+     (SIGINT/Ctrl-C or SIGTERM; a second signal ends the process at once, except
+     while fixes are applied or a resize re-creates its StatefulSet)
   3  the audit completed only in part: a kind could not be read or a rule failed
      (the report lists what was skipped)
   4  the report was written but the Slack digest could not be posted (takes
@@ -129,6 +130,41 @@ func interruptible() (context.Context, func()) {
 		signal.Stop(sigs)
 		cancel(nil)
 	}
+}
+
+// holdSignals keeps SIGINT and SIGTERM from ending the process while work that must not
+// be cut in the middle runs (applying fixes, a StatefulSet resize after its deletion):
+// the first signal still cancels ctx — that work stops at its next safe point, or, past
+// the point of no return, ignores it — but later ones only print why the auditor goes on,
+// instead of killing it halfway. SIGKILL remains for those who really mean it.
+func holdSignals(w io.Writer, why string) (release func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-sigs:
+				fmt.Fprintf(w, "%s received: %s\n", signalName(sig), why)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+func signalName(sig os.Signal) string {
+	if sig == os.Interrupt {
+		return "SIGINT"
+	}
+	if s, ok := sig.(syscall.Signal); ok && s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return sig.String()
 }
 
 // interruptedMessage is err's message, prefixed with the interruption when a signal

@@ -140,6 +140,10 @@ func (s *fixStage) run(ctx context.Context, rep *audit.Report, stdin io.Reader, 
 		}
 	}
 	fmt.Fprintln(w)
+	// Killed mid-plan, the run would print no result: the user would not know which
+	// actions went through. The first signal stops the plan after the current action.
+	release := holdSignals(w, "stopping after the current action; the actions after it are reported as not attempted")
+	defer release()
 	results := (&fix.Applier{Client: s.client, DryRun: s.dryRun == "server"}).Apply(ctx, plan)
 	if err := fix.PrintResults(w, results); err != nil {
 		return false, err

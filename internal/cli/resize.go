@@ -188,6 +188,10 @@ func (o *resizeOptions) run(ctx context.Context, arg string, stdin io.Reader, st
 		}
 	}
 	fmt.Fprintln(stdout)
+	// Once the StatefulSet is deleted, stopping would leave it missing: Execute ignores
+	// the cancel from then on, and later signals must not kill the process either.
+	release := holdSignals(stdout, "the resize stops before the StatefulSet is deleted; once it is deleted, it goes on until the StatefulSet exists again (SIGKILL would leave it missing)")
+	defer release()
 	res, err := stsresize.Execute(ctx, plan, stsresize.Options{Client: cs, Progress: stdout})
 	if err != nil {
 		return resizeExit(err)
