@@ -416,12 +416,13 @@ func TestBot(t *testing.T) {
 	}
 }
 
-// TestBotAttachesTheReport: with WithAttachReport the JSON report is uploaded through
-// files.getUploadURLExternal, the upload URL and files.completeUploadExternal, in the
-// digest's thread.
-func TestBotAttachesTheReport(t *testing.T) {
+// uploadThroughBot posts the changes report's digest with a bot made with attach and
+// checks the upload: the four calls in order, the file named and typed ext, its announced
+// length. It returns the fake API, holding what was uploaded, and the report.
+func uploadThroughBot(t *testing.T, attach Option, ext string) (*slackAPI, *audit.Report) {
+	t.Helper()
 	api := newSlackAPI(t, "")
-	bot, err := NewBot(botToken, "#storage-alerts", WithAPIURL(api.srv.URL+"/api/"), WithAttachReport(true))
+	bot, err := NewBot(botToken, "#storage-alerts", WithAPIURL(api.srv.URL+"/api/"), attach)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,12 +435,20 @@ func TestBotAttachesTheReport(t *testing.T) {
 	if fmt.Sprint(api.calls) != fmt.Sprint(want) {
 		t.Fatalf("calls %v, want %v", api.calls, want)
 	}
-	if name, typ := api.getURL.Get("filename"), api.getURL.Get("snippet_type"); name != "storage-audit-prod-eu-----20261120T093000Z.json" || typ != "json" {
-		t.Errorf("file name %q, type %q", name, typ)
+	if name, typ := api.getURL.Get("filename"), api.getURL.Get("snippet_type"); name != "storage-audit-prod-eu-----20261120T093000Z."+ext || typ != ext {
+		t.Errorf("file name %q, type %q; want the .%s name and type %s", name, typ, ext, ext)
 	}
 	if api.getURL.Get("length") != fmt.Sprint(len(api.uploaded)) {
 		t.Errorf("announced length %s, uploaded %d bytes", api.getURL.Get("length"), len(api.uploaded))
 	}
+	return api, rep
+}
+
+// TestBotAttachesTheReport: with WithAttachReport the JSON report is uploaded through
+// files.getUploadURLExternal, the upload URL and files.completeUploadExternal, in the
+// digest's thread.
+func TestBotAttachesTheReport(t *testing.T) {
+	api, rep := uploadThroughBot(t, WithAttachReport(true), "json")
 	var doc audit.Report
 	if err := json.Unmarshal(api.uploaded, &doc); err != nil {
 		t.Fatalf("uploaded file is not the JSON report: %v\n%s", err, api.uploaded)
@@ -459,27 +468,8 @@ func TestBotAttachesTheReport(t *testing.T) {
 // TestBotAttachesTheHTMLReport: with WithAttachment(report.HTML) the upload is the
 // self-contained HTML page of the report, named .html, with the rules documented.
 func TestBotAttachesTheHTMLReport(t *testing.T) {
-	api := newSlackAPI(t, "")
 	docs := map[string]report.RuleDoc{"pod-node-missing": {Title: "Pod bound to a Node that no longer exists", Action: "Delete the pod", Doc: "**Why it matters.** The pod never runs."}}
-	bot, err := NewBot(botToken, "#storage-alerts", WithAPIURL(api.srv.URL+"/api/"), WithAttachment(report.HTML, report.Options{Rules: docs}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := changesReport()
-	if err := bot.Send(context.Background(), rep); err != nil {
-		t.Fatal(err)
-	}
-	api.srv.Close() // waits for the handlers
-	want := []string{"/api/chat.postMessage", "/api/files.getUploadURLExternal", "/upload/F0REPORT", "/api/files.completeUploadExternal"}
-	if fmt.Sprint(api.calls) != fmt.Sprint(want) {
-		t.Fatalf("calls %v, want %v", api.calls, want)
-	}
-	if name, typ := api.getURL.Get("filename"), api.getURL.Get("snippet_type"); name != "storage-audit-prod-eu-----20261120T093000Z.html" || typ != "html" {
-		t.Errorf("file name %q, type %q; want the .html name and type html", name, typ)
-	}
-	if api.getURL.Get("length") != fmt.Sprint(len(api.uploaded)) {
-		t.Errorf("announced length %s, uploaded %d bytes", api.getURL.Get("length"), len(api.uploaded))
-	}
+	api, rep := uploadThroughBot(t, WithAttachment(report.HTML, report.Options{Rules: docs}), "html")
 	page := string(api.uploaded)
 	if !strings.HasPrefix(page, "<!DOCTYPE html>") || !strings.Contains(page, "<h1>Storage audit of prod-eu &lt;&amp;&gt;</h1>") {
 		t.Fatalf("uploaded file is not the HTML report of %q:\n%.300s", rep.Cluster, page)
