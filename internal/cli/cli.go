@@ -102,10 +102,7 @@ func (i *interruption) Error() string {
 	if i.sig == os.Interrupt {
 		return "interrupted by SIGINT (Ctrl-C)"
 	}
-	if s, ok := i.sig.(syscall.Signal); ok && s == syscall.SIGTERM {
-		return "interrupted by SIGTERM"
-	}
-	return "interrupted by " + i.sig.String()
+	return "interrupted by " + signalName(i.sig)
 }
 
 // Is makes an interruption a context.Canceled, as the context's own error is.
