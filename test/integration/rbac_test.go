@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
@@ -147,8 +148,14 @@ func releasedRetainPV(ctx context.Context, t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cs.CoreV1().PersistentVolumes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	// The PV controller sets the same phase when it finds the claim gone, and may do so
+	// first: then this write conflicts and the wait below sees the controller's.
 	created.Status.Phase = corev1.VolumeReleased
-	if _, err := cs.CoreV1().PersistentVolumes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+	if _, err := cs.CoreV1().PersistentVolumes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
+		t.Fatal(err)
+	}
+	env := &scenario.Env{CS: cs, Log: t.Logf}
+	if err := env.WaitPVPhase(ctx, name, corev1.VolumeReleased); err != nil {
 		t.Fatal(err)
 	}
 }

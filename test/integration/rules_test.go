@@ -152,18 +152,22 @@ func TestRulesLive(t *testing.T) {
 		}
 		// What external-resizer writes when the driver answers OutOfRange: the API server
 		// validates these fields, so the spelling is checked against 1.36.
-		pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "rules-infeasible", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		now := metav1.Now()
-		pvc.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("100Ti")}
-		pvc.Status.AllocatedResourceStatuses = map[corev1.ResourceName]corev1.ClaimResourceStatus{
-			corev1.ResourceStorage: corev1.PersistentVolumeClaimControllerResizeInfeasible}
-		pvc.Status.Conditions = append(pvc.Status.Conditions, corev1.PersistentVolumeClaimCondition{
-			Type: corev1.PersistentVolumeClaimControllerResizeError, Status: corev1.ConditionTrue, LastTransitionTime: now,
-			Message: "resize volume \"rules-infeasible\" by resizer \"disk.csi.example.com\" failed: rpc error: code = OutOfRange desc = requested size exceeds the maximum disk size"})
-		if _, err := cs.CoreV1().PersistentVolumeClaims(ns).UpdateStatus(ctx, pvc, metav1.UpdateOptions{}); err != nil {
+		// Retried on conflict: the PV controller may still be writing the claim it bound.
+		if err := retry(ctx, func() error {
+			pvc, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "rules-infeasible", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			now := metav1.Now()
+			pvc.Status.AllocatedResources = corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("100Ti")}
+			pvc.Status.AllocatedResourceStatuses = map[corev1.ResourceName]corev1.ClaimResourceStatus{
+				corev1.ResourceStorage: corev1.PersistentVolumeClaimControllerResizeInfeasible}
+			pvc.Status.Conditions = append(pvc.Status.Conditions, corev1.PersistentVolumeClaimCondition{
+				Type: corev1.PersistentVolumeClaimControllerResizeError, Status: corev1.ConditionTrue, LastTransitionTime: now,
+				Message: "resize volume \"rules-infeasible\" by resizer \"disk.csi.example.com\" failed: rpc error: code = OutOfRange desc = requested size exceeds the maximum disk size"})
+			_, err = cs.CoreV1().PersistentVolumeClaims(ns).UpdateStatus(ctx, pvc, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if f := require(t, auditNow(t), "pvc-resize-stuck", ns, "rules-infeasible"); f.Severity != audit.Critical {
