@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 )
 
@@ -212,12 +213,17 @@ func (e *Env) TemplateDrift(ctx context.Context, ns string) (*DriftResult, error
 			return nil, err
 		}
 	}
-	cur, err := e.CS.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	cur.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
-	_, err = e.CS.AppsV1().StatefulSets(ns).Update(ctx, cur, metav1.UpdateOptions{})
+	// The StatefulSet controller writes the status meanwhile: a conflict is retried, so the
+	// answer checked is the API server's verdict on the template change itself.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := e.CS.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("2Gi")
+		_, err = e.CS.AppsV1().StatefulSets(ns).Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	})
 	if err == nil || !apierrors.IsInvalid(err) {
 		return nil, fmt.Errorf("expected the API server to refuse a volumeClaimTemplates change of %s/db, got %v", ns, err)
 	}
