@@ -219,8 +219,7 @@ message says why).`,
 		},
 	}
 	f := release.Flags()
-	f.StringVar(&kube.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account)")
-	f.StringVar(&kube.context, "context", "", "kubeconfig context to use (default: the current context)")
+	kube.addConnectionFlags(f)
 	f.BoolVar(&dryRun, "dry-run", false, "send the change with dryRun=All: the API server checks it and nothing changes")
 	cmd.AddCommand(release)
 	return cmd

@@ -37,10 +37,17 @@ type kubeOptions struct {
 	burst      int
 }
 
+// addFlags adds the connection flags and --namespace, for the commands that audit.
 func (k *kubeOptions) addFlags(f *pflag.FlagSet) {
+	k.addConnectionFlags(f)
+	f.StringSliceVarP(&k.namespaces, "namespace", "n", nil, "audit only these namespaces (comma list or repeated; default all). Cluster-scoped objects are still read; PV findings are kept when their claim is in one of these namespaces")
+}
+
+// addConnectionFlags adds what every command that connects takes, whether or not it
+// audits: which cluster, and how fast to talk to it.
+func (k *kubeOptions) addConnectionFlags(f *pflag.FlagSet) {
 	f.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account)")
 	f.StringVar(&k.context, "context", "", "kubeconfig context to use (default: the current context)")
-	f.StringSliceVarP(&k.namespaces, "namespace", "n", nil, "audit only these namespaces (comma list or repeated; default all). Cluster-scoped objects are still read; PV findings are kept when their claim is in one of these namespaces")
 	f.Float32Var(&k.qps, "qps", 50, "client-side request rate limit towards the API server")
 	f.IntVar(&k.burst, "burst", 100, "client-side request burst towards the API server")
 }
@@ -107,6 +114,11 @@ func (k *kubeOptions) restConfig() (*rest.Config, string, error) {
 // auditor's rate limits, protobuf and user agent (live.Config). It returns the config
 // used and the cluster's name for messages; errors are exitErrors.
 func (k *kubeOptions) clientset() (kubernetes.Interface, *rest.Config, string, error) {
+	// Every command that connects comes through here: run and cost check earlier too,
+	// before any cluster of a many-cluster run is read.
+	if err := k.checkRate(); err != nil {
+		return nil, nil, "", &exitError{code: ExitError, err: err}
+	}
 	cfg, name, err := k.restConfig()
 	if err != nil {
 		return nil, nil, "", &exitError{code: ExitError, err: err}

@@ -112,10 +112,7 @@ terminal and without --yes it refuses.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.kube.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config; in a pod, the service account)")
-	f.StringVar(&o.kube.context, "context", "", "kubeconfig context to use (default: the current context)")
-	f.Float32Var(&o.kube.qps, "qps", 50, "client-side request rate limit towards the API server")
-	f.IntVar(&o.kube.burst, "burst", 100, "client-side request burst towards the API server")
+	o.kube.addConnectionFlags(f)
 	f.StringVar(&o.size, "size", "", "the new size of every volume of the template, a quantity such as 20Gi (required; never smaller than now)")
 	f.StringVar(&o.template, "template", "", "the volumeClaimTemplate to grow (required when the StatefulSet has several)")
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the steps; change nothing")

@@ -200,6 +200,25 @@ func TestThrottleFlags(t *testing.T) {
 		}
 		requireOneLineError(t, stderr, bad[0]+" "+bad[1])
 	}
+	// Every other command that connects refuses them too, before it reads or changes
+	// anything (the objects named need not exist: nothing is asked of the server).
+	kc := []string{"--kubeconfig", cp.Kubeconfig}
+	for _, cmd := range [][]string{
+		{"cost"},
+		{"preflight", "resize", "statefulset", "default/none", "--size", "2Gi"},
+		{"preflight", "scale", "statefulset", "default/none", "--replicas", "3"},
+		{"resize", "statefulset", "default/none", "--size", "2Gi", "--dry-run"},
+		{"fix", "release-pv", "none", "--dry-run"},
+	} {
+		for _, bad := range [][]string{{"--qps", "0"}, {"--burst", "0"}} {
+			argv := append(append(append([]string{}, cmd...), kc...), bad...)
+			code, out, stderr := runAuditor(t, ctx, bin, argv...)
+			if code != cli.ExitError || out != "" {
+				t.Errorf("%s: exit %d, want %d, and no output (stdout %q)", strings.Join(argv, " "), code, cli.ExitError, out)
+			}
+			requireOneLineError(t, stderr, bad[0]+" "+bad[1])
+		}
+	}
 }
 
 // TestThrottling: throttled reads, by the client (--qps 1 --burst 1) or by the server
