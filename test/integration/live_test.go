@@ -5,20 +5,49 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 	"github.com/storage-auditor/auditor/pkg/snapshot/live"
+	"github.com/storage-auditor/auditor/test/controlplane"
+	"github.com/storage-auditor/auditor/test/scenario"
 )
 
 // TestPaginationReadsEverything reads the cluster with pages of one object, so every LIST
-// follows continue tokens, and compares with the default page size. It relies on
-// TestIncidents (an earlier file: go test runs a package's tests in file order) having
-// filled the cluster, and fails if there is too little to page through. Earlier tests'
+// follows continue tokens, and compares with the default page size. It adds three pods
+// and three PVs of its own, so that it has something to page through when run alone;
+// in the full run, earlier tests have filled the cluster further. Earlier tests'
 // clean-ups (namespaces terminating, PodGC) may still change the cluster: a comparison
 // counts only when the default-size reads before and after the paged one agree.
 func TestPaginationReadsEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cs := cp.Clientset()
+	const ns = "paging"
+	if err := controlplane.EnsureNamespace(ctx, cs, ns); err != nil {
+		t.Fatal(err)
+	}
+	env := &scenario.Env{CS: cs, Log: t.Logf}
+	for _, name := range []string{"paging-a", "paging-b", "paging-c"} {
+		if _, err := cs.CoreV1().PersistentVolumes().Create(ctx, scenario.CSIPV(name, "", "1Gi", corev1.PersistentVolumeReclaimRetain), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		createPod(t, ctx, env, ns, name, "", "", nil)
+		// Gone before the next test reads the cluster.
+		t.Cleanup(func() {
+			bg := context.Background()
+			_ = cs.CoreV1().Pods(ns).Delete(bg, name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+			_ = cs.CoreV1().PersistentVolumes().Delete(bg, name, metav1.DeleteOptions{})
+			if err := env.WaitGone(bg, "PV "+name, func(ctx context.Context) error {
+				_, err := cs.CoreV1().PersistentVolumes().Get(ctx, name, metav1.GetOptions{})
+				return err
+			}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
 	counts := func(opts live.Options) map[snapshot.Kind]int {
 		t.Helper()
 		s, err := live.Load(ctx, cs, "test", opts)
