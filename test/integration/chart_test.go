@@ -1,22 +1,15 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -201,7 +194,7 @@ func TestChart(t *testing.T) {
 		if args := srv.containerArgs(t, "Deployment"); !slices.Contains(args, "--fix") || !slices.Contains(args, "--yes") {
 			t.Errorf("deployment mode with fix.enabled: args %q lack --fix --yes", args)
 		}
-		serveWithChartArgs(t, ctx, bin, srv)
+		serveWithChartArgs(t, bin, srv)
 		if _, err := cs.CoreV1().ConfigMaps(srv.namespace).Get(ctx, srv.stateConfigMap(), metav1.GetOptions{}); err != nil {
 			t.Errorf("serve did not keep its state in %s/%s: %v", srv.namespace, srv.stateConfigMap(), err)
 		}
@@ -534,86 +527,41 @@ func argAfter(args []string, flag string) string {
 // serveWithChartArgs runs `auditor serve` with the Deployment's arguments (listening on
 // a free local port instead of :8080) and the release's token, waits for the start-up
 // run to show in /metrics as complete, and stops it with SIGTERM.
-func serveWithChartArgs(t *testing.T, ctx context.Context, bin string, r *chartRelease) {
+func serveWithChartArgs(t *testing.T, bin string, r *chartRelease) {
 	t.Helper()
 	args := r.containerArgs(t, "Deployment")
 	if args[0] != "serve" || !slices.Contains(args, "--run-on-start=true") {
 		t.Fatalf("Deployment args %q: want serve --run-on-start=true", args)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The chart's --listen (a port in the pod) is replaced by startServe's 127.0.0.1:0.
 	i := slices.Index(args, "--listen")
-	args[i+1] = addr
+	if i < 0 || i+1 >= len(args) {
+		t.Fatalf("Deployment args %q: want --listen ADDR", args)
+	}
+	args = slices.Delete(args, i, i+2)
 	// With fix.enabled serve applies safe fixes; keep them to the release's own namespace
 	// so other tests' scenarios on the shared control plane are left as they are.
 	args = append(args, "--kubeconfig", r.kubeconfig, "-n", r.namespace)
-
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}()
-
-	get := func(path string) (string, error) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return "", err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("GET %s: %s", path, resp.Status)
-		}
-		return string(b), err
-	}
-	var metrics string
-	if err := retry(ctx, func() error {
-		select {
-		case err := <-exited:
-			return fmt.Errorf("serve exited: %v", err)
-		default:
-		}
-		metrics, err = get("/metrics")
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(metrics, "\nstorage_auditor_last_run_success ") {
-			return errors.New("no run yet")
-		}
-		return nil
-	}); err != nil {
-		t.Fatalf("serve: %v\n%s", err, stderr.String())
+	s := startServe(t, bin, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, args[1:]...)
+	// The run on start is done when /metrics says how it went.
+	s.waitRuns(t, 1, time.Minute)
+	metrics, err := s.get("/metrics")
+	if err != nil {
+		t.Fatalf("serve: %v\n%s", err, s.log())
 	}
 	for _, want := range []string{"\nstorage_auditor_last_run_success 1\n", "\nstorage_auditor_last_run_partial 0\n", "\nstorage_auditor_runs_total{result=\"success\"} 1\n"} {
 		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %q: the start-up run with the chart's token was not complete\n%s", strings.TrimSpace(want), stderr.String())
+			t.Errorf("/metrics lacks %q: the start-up run with the chart's token was not complete\n%s", strings.TrimSpace(want), s.log())
 		}
 	}
-	if body, err := get("/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
+	if body, err := s.get("/healthz"); err != nil || strings.TrimSpace(body) != "ok" {
 		t.Errorf("/healthz: %q %v", body, err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := s.stop(t); err != nil {
+		t.Errorf("serve after SIGTERM: %v\n%s", err, s.log())
 	}
-	if err := <-exited; err != nil {
-		t.Errorf("serve after SIGTERM: %v\n%s", err, stderr.String())
-	}
-	if strings.Contains(stderr.String(), "forbidden") {
-		t.Errorf("serve logged a permission error:\n%s", stderr.String())
+	if strings.Contains(s.log(), "forbidden") {
+		t.Errorf("serve logged a permission error:\n%s", s.log())
 	}
 }
 

@@ -13,13 +13,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -252,7 +249,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// serve: one scheduled run posting to the webhook, then /metrics.
 	slack.setMode("ok")
-	metrics, serveLog := serveOnce(t, ctx, bin, filepath.Join(work, "home-serve"), webhookEnv, base)
+	metrics, serveLog := serveOnce(t, bin, filepath.Join(work, "home-serve"), webhookEnv, base)
 	outputs = append(outputs, namedOutput{"serve: /metrics", metrics}, namedOutput{"serve: log", serveLog})
 	if !strings.Contains(metrics, "storage_auditor_findings") {
 		t.Errorf("/metrics holds no findings:\n%.2000s", metrics)
@@ -448,90 +445,25 @@ func secretsFixExit(t *testing.T, ctx context.Context, mine string) int {
 
 // serveOnce runs serve until its first scheduled run is done, scrapes /metrics, stops it
 // with SIGTERM and returns the metrics and the log.
-func serveOnce(t *testing.T, ctx context.Context, bin, home string, env, base []string) (metrics, log string) {
+func serveOnce(t *testing.T, bin, home string, env, base []string) (metrics, log string) {
 	t.Helper()
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"serve", "--schedule", "@every 1s", "--run-on-start=false", "--listen", "127.0.0.1:0"}, base...)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
-	stderr, err := cmd.StderrPipe()
+	s := startServe(t, bin, append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...),
+		append([]string{"--schedule", "@every 1s", "--run-on-start=false"}, base...)...)
+	s.waitRuns(t, 1, time.Minute)
+	metrics, err := s.get("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if err := s.stop(t); err != nil {
+		t.Errorf("serve exited with %v after SIGTERM:\n%s", err, s.log())
 	}
-	var mu sync.Mutex
-	var logs strings.Builder
-	addr, runDone := make(chan string, 1), make(chan struct{}, 1)
-	exited := make(chan error, 1)
-	addrRE := regexp.MustCompile(`msg=serving addr=(\S+)`)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			mu.Lock()
-			logs.WriteString(line + "\n")
-			mu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-			if strings.Contains(line, `msg="run done"`) {
-				select {
-				case runDone <- struct{}{}:
-				default:
-				}
-			}
-		}
-		exited <- cmd.Wait()
-	}()
-	logText := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return logs.String()
+	if strings.Contains(s.log(), `msg="notification failed"`) {
+		t.Errorf("serve's digest was not posted:\n%s", s.log())
 	}
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
-	var listen string
-	select {
-	case listen = <-addr:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("serve did not start listening:\n%s", logText())
-	}
-	select {
-	case <-runDone:
-	case <-time.After(time.Minute):
-		t.Fatalf("no run done within a minute:\n%s", logText())
-	}
-	resp, err := http.Get("http://" + listen + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("/metrics: %v %v", resp.Status, err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("serve exited with %v after SIGTERM:\n%s", err, logText())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop within 30s of SIGTERM")
-	}
-	if strings.Contains(logText(), `msg="notification failed"`) {
-		t.Errorf("serve's digest was not posted:\n%s", logText())
-	}
-	return string(body), logText()
+	return metrics, s.log()
 }
 
 // filesUnder reads every file under dir except skip (the test's own config).

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,11 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -145,55 +141,17 @@ func TestServeEndToEnd(t *testing.T) {
 	defer srv.Close()
 	const secret = "XyZsecretWebhookPath"
 	bin := buildAuditor(t)
-	cmd := exec.Command(bin, "serve", "--kubeconfig", cp.Kubeconfig, "-n", ns,
-		"--schedule", "@every 1s", "--listen", "127.0.0.1:0",
+	srvProc := startServe(t, bin, append(os.Environ(), "SLACK_WEBHOOK_URL="+srv.URL+"/services/T000/B000/"+secret),
+		"--kubeconfig", cp.Kubeconfig, "-n", ns, "--schedule", "@every 1s",
 		"--state-configmap", ns+"/auditor-state", "--slack-only-changes")
-	cmd.Env = append(os.Environ(), "SLACK_WEBHOOK_URL="+srv.URL+"/services/T000/B000/"+secret)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	var logMu sync.Mutex
-	var logs strings.Builder
-	addr := make(chan string, 1)
-	addrRE := regexp.MustCompile(`msg=serving addr=(\S+)`)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			logMu.Lock()
-			logs.WriteString(line + "\n")
-			logMu.Unlock()
-			if m := addrRE.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
-			}
-		}
-		exited <- cmd.Wait()
-	}()
 	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-		logMu.Lock()
-		defer logMu.Unlock()
-		if strings.Contains(logs.String(), secret) {
+		if strings.Contains(srvProc.log(), secret) {
 			t.Errorf("the server's log contains the webhook secret")
 		}
 		if t.Failed() {
-			t.Logf("auditor serve log:\n%s", logs.String())
+			t.Logf("auditor serve log:\n%s", srvProc.log())
 		}
 	}()
-	var base string
-	select {
-	case a := <-addr:
-		base = "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("auditor serve did not start listening")
-	}
 
 	first := digestText(t, slack.waitPost(t, 0, time.Minute))
 	for _, want := range []string{"sc-missing", "orphan-claim", "kept-claim", "new"} {
@@ -202,7 +160,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 	// Nothing changes for a few runs: --slack-only-changes keeps the channel quiet.
-	waitRuns(t, &logMu, &logs, 3, time.Minute)
+	srvProc.waitRuns(t, srvProc.runsDone()+3, time.Minute)
 	if n := slack.count(); n != 1 {
 		t.Errorf("%d digests posted while nothing changed, want 1 (--slack-only-changes)", n)
 	}
@@ -241,13 +199,12 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 
 	// /metrics parses with the Prometheus text parser and counts the open finding.
-	resp, err := http.Get(base + "/metrics")
+	metrics, err := srvProc.get("/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	resp.Body.Close()
+	families, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}
@@ -265,37 +222,11 @@ func TestServeEndToEnd(t *testing.T) {
 	if f := families["storage_auditor_last_run_success"]; f == nil || f.GetMetric()[0].GetGauge().GetValue() != 1 {
 		t.Errorf("storage_auditor_last_run_success is not 1: %v", f)
 	}
-	if hz, err := http.Get(base + "/healthz"); err != nil || hz.StatusCode != http.StatusOK {
-		t.Errorf("/healthz: %v %v", hz, err)
+	if body, err := srvProc.get("/healthz"); err != nil {
+		t.Errorf("/healthz: %q %v", body, err)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("auditor serve exited with %v after SIGTERM, want 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("auditor serve did not stop within 30s of SIGTERM")
-	}
-}
-
-// waitRuns waits until the log shows n more completed runs than it does now.
-func waitRuns(t *testing.T, mu *sync.Mutex, logs *strings.Builder, n int, timeout time.Duration) {
-	t.Helper()
-	count := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Count(logs.String(), `msg="run done"`)
-	}
-	target := count() + n
-	deadline := time.Now().Add(timeout)
-	for count() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("fewer than %d runs within %s", n, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := srvProc.stop(t); err != nil {
+		t.Errorf("auditor serve exited with %v after SIGTERM, want 0", err)
 	}
 }
