@@ -35,6 +35,9 @@ func (o *runOptions) runMany(ctx context.Context, stdin io.Reader, stdout, stder
 	if _, err := o.fix.prepare(a); err != nil { // only refuses --fix's flags without --fix
 		return err
 	}
+	// Digests are posted one cluster at a time (below), so a retry line can say whose.
+	var notifying string
+	o.deliveryFlags.logRetriesTo(func(line string) { fmt.Fprintf(stderr, "warning: cluster %s: %s\n", notifying, line) })
 	deliveryFor, err := o.deliveryFlags.setupEach(a)
 	if err != nil {
 		return err
@@ -81,6 +84,7 @@ func (o *runOptions) runMany(ctx context.Context, stdin io.Reader, stdout, stder
 	for i, c := range runs {
 		notifyFailed := false
 		if c.err == nil && c.d != nil {
+			notifying = c.name
 			if _, err := c.d.notify(ctx, c.ar.res.Report); err != nil {
 				notifyFailed = true
 				fmt.Fprintf(stderr, "error: cluster %s: %s\n", c.name, oneLine(err.Error()))

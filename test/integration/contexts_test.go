@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,6 +147,43 @@ func TestManyContexts(t *testing.T) {
 	}
 	if strings.Contains(table, "alpha") {
 		t.Errorf("--contexts beta,dead should not audit alpha:\n%s", table)
+	}
+
+	// One digest per cluster, posted one after the other; each post's first attempt gets
+	// a 503, and the retry line says which cluster's digest is retried.
+	var mu sync.Mutex
+	attempts := map[string]int{} // digest text's cluster -> posts seen
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, name := range []string{"alpha", "beta"} {
+			if strings.Contains(string(body), name) {
+				attempts[name]++
+				if attempts[name] == 1 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer hook.Close()
+	out.Reset()
+	errb.Reset()
+	code = cli.Main([]string{"run", "--contexts", "alpha,beta", "-n", "contexts", "-o", "json",
+		"--slack-webhook-url", hook.URL + "/services/T0/B0/contexts"}, strings.NewReader(""), &out, &errb)
+	if code != cli.ExitOK {
+		t.Errorf("Slack answering on the second attempt: exit %d, want 0: %s", code, errb.String())
+	}
+	for _, name := range []string{"alpha", "beta"} {
+		if attempts[name] != 2 {
+			t.Errorf("%s's digest was sent %d times, want 2 (a 503, then posted)", name, attempts[name])
+		}
+		want := "warning: cluster " + name + ": Slack: posting the digest failed"
+		if strings.Count(errb.String(), want) != 1 {
+			t.Errorf("stderr should have one retry line starting %q:\n%s", want, errb.String())
+		}
 	}
 
 	// auditor cost shares the code: a CostReportList, a cost for alpha, an error for dead.
