@@ -71,6 +71,7 @@ func MainAs(prog string, args []string, stdin io.Reader, stdout, stderr io.Write
 	ctx, stop := interruptible()
 	defer stop()
 	tuneGC()
+	quietClientLog()
 	root := newRoot(stdin, stdout, stderr)
 	names := rename(root, displayName(prog))
 	root.SetArgs(args)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,6 +174,39 @@ func TestAPIServerFaults(t *testing.T) {
 			t.Errorf("failed run wrote to stdout:\n%s", p.stdout.String())
 		}
 	})
+}
+
+// TestBodyCutOffStaysOneLine: an API server that sends the headers and part of a body,
+// then nothing, until --timeout. client-go logs such a cut-off body through klog, at error
+// level, on the process's stderr ("E1122 … Unexpected error when reading response body");
+// the auditor's stderr must still be its one error line.
+func TestBodyCutOffStaysOneLine(t *testing.T) {
+	t.Parallel()
+	bin := buildAuditor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stalled := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, `{"kind":"List","apiVersion":"v1","items":[`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer stalled.Close()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["stalled"] = &clientcmdapi.Cluster{Server: stalled.URL, InsecureSkipTLSVerify: true}
+	kc.AuthInfos["stalled"] = &clientcmdapi.AuthInfo{Token: "stalled"}
+	kc.Contexts["stalled"] = &clientcmdapi.Context{Cluster: "stalled", AuthInfo: "stalled"}
+	kc.CurrentContext = "stalled"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runAuditor(t, ctx, bin, "run", "--kubeconfig", path, "--timeout", "2s")
+	if code != cli.ExitError || out != "" {
+		t.Errorf("exit %d, want %d, and no report (stdout %q)", code, cli.ExitError, out)
+	}
+	requireOneLineError(t, stderr, "could not finish within --timeout 2s")
 }
 
 // TestThrottleFlags: a read that --qps makes longer than --timeout says it timed out;

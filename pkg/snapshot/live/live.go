@@ -18,7 +18,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/pager"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/klog/v2"
 
 	"github.com/storage-auditor/auditor/pkg/snapshot"
 )
@@ -50,10 +49,6 @@ func Load(ctx context.Context, cs kubernetes.Interface, source string, opts Opti
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
 	}
-	// client-go reports every client-side throttling wait over 1 s at log level 0, on
-	// stderr (once per 10 s). The loader's waits are the limit its caller chose
-	// (Config's qps), not news: one level down they stay off the auditor's stderr.
-	ctx = klog.NewContext(ctx, klog.FromContext(ctx).V(1))
 	s := snapshot.New(source)
 	s.Namespaces = append([]string(nil), opts.Namespaces...)
 	sort.Strings(s.Namespaces)
