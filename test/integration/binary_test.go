@@ -69,9 +69,16 @@ func runAuditorEnv(t *testing.T, ctx context.Context, bin, home string, env []st
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home}, env...)
+	return runCommand(t, cmd)
+}
+
+// runCommand runs cmd with empty stdin and returns its exit code and what it printed; a
+// command that cannot be started fails the test.
+func runCommand(t *testing.T, cmd *exec.Cmd) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(""), &out, &errb
 	err := cmd.Run()
 	var ee *exec.ExitError
@@ -79,7 +86,7 @@ func runAuditorEnv(t *testing.T, ctx context.Context, bin, home string, env []st
 	case errors.As(err, &ee):
 		code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("running %s: %v", bin, err)
+		t.Fatalf("running %s: %v", strings.Join(cmd.Args, " "), err)
 	}
 	return code, out.String(), errb.String()
 }

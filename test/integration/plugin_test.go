@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,17 +41,7 @@ func TestKubectlPlugin(t *testing.T) {
 		defer cancel()
 		cmd := exec.CommandContext(ctx, kubectlPath, args...)
 		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		var ee *exec.ExitError
-		switch {
-		case errors.As(err, &ee):
-			code = ee.ExitCode()
-		case err != nil:
-			t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
-		}
-		return code, out.String(), errb.String()
+		return runCommand(t, cmd)
 	}
 
 	code, stdout, stderr := kubectl("storage-audit", "run", "--kubeconfig", cp.Kubeconfig, "-o", "json", "--fail-on", "none")
